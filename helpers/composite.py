@@ -1,0 +1,287 @@
+"""Multi-label composites: several Fashion-MNIST products in a row.
+
+A composite is a dark ``slot x (slot * items_per_image)`` greyscale canvas
+with one product placed at a random offset inside each of its slots. Its
+labels are the *set* of classes present (multi-hot over the 10 classes); the
+ordered class ids, each product's box and its source image are kept too.
+
+The standard splits never share a source image: the 60,000 Fashion-MNIST
+training images are shuffled once and cut into a validation pool and a
+training pool, and the test composites come from the Fashion-MNIST test split
+only. Every random draw comes from ``numpy.random.default_rng(seed)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from helpers.fashion import CLASS_NAMES, NUM_CLASSES
+
+PRODUCT = 28  # side of a Fashion-MNIST image, in pixels
+DEFAULT_SLOT = 32
+DEFAULT_ITEMS = 4
+SPLIT_SIZES = {"train": 9_000, "val": 1_000, "test": 1_000}
+VAL_POOL = 6_000  # Fashion-MNIST training images reserved for validation
+EMPTY = -1  # marks an empty slot in ``items``, ``sources`` and ``boxes``
+
+
+@dataclass(frozen=True)
+class Composites:
+    """A batch of composites and everything known about them.
+
+    Attributes
+    ----------
+    images : uint8 array (N, slot, slot * items_per_image)
+    labels : uint8 array (N, 10), multi-hot set of the classes present
+    items : int8 array (N, items_per_image), class id per slot, -1 if empty
+    boxes : int16 array (N, items_per_image, 4), ``x0 y0 x1 y1`` per slot
+        (x1, y1 exclusive), -1 if empty
+    sources : int32 array (N, items_per_image), Fashion-MNIST index per slot,
+        -1 if empty
+    source_split : {"train", "test"}, the Fashion-MNIST split of the sources
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+    items: np.ndarray
+    boxes: np.ndarray
+    sources: np.ndarray
+    source_split: str
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def metadata(self) -> pd.DataFrame:
+        """Return the metadata table, one row per composite (``labels.csv``)."""
+        return metadata_frame(self)
+
+
+def _check_items(items_per_image: int, slot: int) -> None:
+    if isinstance(items_per_image, bool) or not isinstance(items_per_image, (int, np.integer)):
+        raise ValueError(f"items_per_image must be an integer from 1 to 4; got {items_per_image!r}")
+    if not 1 <= items_per_image <= 4:
+        raise ValueError(f"items_per_image must be from 1 to 4; got {items_per_image}")
+    if slot < PRODUCT:
+        raise ValueError(f"slot must be at least {PRODUCT} pixels; got {slot}")
+
+
+def compose(
+    images: np.ndarray,
+    classes: np.ndarray,
+    pool: np.ndarray,
+    count: int,
+    rng: np.random.Generator,
+    *,
+    items_per_image: int = DEFAULT_ITEMS,
+    variable_count: bool = False,
+    slot: int = DEFAULT_SLOT,
+    source_split: str = "train",
+) -> Composites:
+    """Build ``count`` composites from distinct products of ``pool``.
+
+    Parameters
+    ----------
+    images : uint8 array (M, 28, 28)
+        Fashion-MNIST images of one split.
+    classes : int array (M,)
+        Their class ids.
+    pool : int array
+        Indices into ``images`` that may be used; each is used at most once.
+    count : int
+        Number of composites, at least 0.
+    rng : numpy.random.Generator
+        Source of every random choice.
+    items_per_image : int, default 4
+        Slots per composite, 1 to 4.
+    variable_count : bool, default False
+        If True, each composite holds a random number of products, from 1 to
+        ``items_per_image``, in randomly chosen slots; the rest stay dark.
+    slot : int, default 32
+        Side of a square slot in pixels, at least 28.
+    source_split : {"train", "test"}
+        Recorded as the Fashion-MNIST split the products come from.
+
+    Returns
+    -------
+    Composites
+
+    Raises
+    ------
+    ValueError
+        For a bad count, item number, slot, split, image shape or dtype, or a
+        pool too small to give every product once.
+    """
+    _check_items(items_per_image, slot)
+    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 0:
+        raise ValueError(f"count must be a non-negative integer; got {count!r}")
+    if source_split not in ("train", "test"):
+        raise ValueError(f"source_split must be 'train' or 'test'; got {source_split!r}")
+    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (PRODUCT, PRODUCT):
+        raise ValueError(
+            f"images must be uint8 of shape (M, {PRODUCT}, {PRODUCT}); "
+            f"got {images.dtype} {images.shape}"
+        )
+
+    if variable_count:
+        occupied = _random_occupancy(rng, count, items_per_image)
+    else:
+        occupied = np.ones((count, items_per_image), dtype=bool)
+    needed = int(occupied.sum())
+    if needed > len(pool):
+        raise ValueError(
+            f"{count} composites need {needed} distinct products but the pool holds {len(pool)}"
+        )
+    chosen = rng.choice(pool, size=needed, replace=False)
+    offsets = rng.integers(0, slot - PRODUCT + 1, size=(needed, 2))
+
+    sources = np.full((count, items_per_image), EMPTY, dtype=np.int32)
+    sources[occupied] = chosen
+    items = np.full((count, items_per_image), EMPTY, dtype=np.int8)
+    items[occupied] = classes[chosen]
+
+    slot_index = np.nonzero(occupied)[1]
+    boxes = np.full((count, items_per_image, 4), EMPTY, dtype=np.int16)
+    x0 = slot_index * slot + offsets[:, 0]
+    y0 = offsets[:, 1]
+    boxes[occupied] = np.stack([x0, y0, x0 + PRODUCT, y0 + PRODUCT], axis=1)
+
+    tiles = np.zeros((count * items_per_image, slot, slot), dtype=np.uint8)
+    tile_of_product = np.flatnonzero(occupied.ravel())
+    for dx, dy in np.unique(offsets, axis=0):  # at most (slot - 27)^2 slices
+        here = (offsets[:, 0] == dx) & (offsets[:, 1] == dy)
+        tiles[tile_of_product[here], dy : dy + PRODUCT, dx : dx + PRODUCT] = images[chosen[here]]
+    canvas = (
+        tiles.reshape(count, items_per_image, slot, slot)
+        .transpose(0, 2, 1, 3)
+        .reshape(count, slot, slot * items_per_image)
+    )
+
+    labels = np.zeros((count, NUM_CLASSES), dtype=np.uint8)
+    rows = np.nonzero(occupied)[0]
+    labels[rows, items[occupied]] = 1
+    return Composites(canvas, labels, items, boxes, sources, source_split)
+
+
+def _random_occupancy(rng: np.random.Generator, count: int, items_per_image: int) -> np.ndarray:
+    """Choose 1..items_per_image occupied slots per composite, uniformly."""
+    filled = rng.integers(1, items_per_image + 1, size=count)
+    order = np.argsort(rng.random((count, items_per_image)), axis=1)
+    return order < filled[:, None]
+
+
+def source_pools(seed: int) -> dict[str, np.ndarray]:
+    """Return the disjoint pools of Fashion-MNIST indices each split draws from.
+
+    The 60,000 training images are shuffled with ``seed``; the first 6,000
+    form the validation pool, the other 54,000 the training pool (also the
+    pool that fresh composites are drawn from during training). The test pool
+    is the whole Fashion-MNIST test split.
+    """
+    permutation = np.random.default_rng([seed, 0]).permutation(60_000)
+    return {
+        "train": np.sort(permutation[VAL_POOL:]),
+        "val": np.sort(permutation[:VAL_POOL]),
+        "test": np.arange(10_000),
+    }
+
+
+def standard_splits(
+    fashion: tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]],
+    seed: int = 0,
+    *,
+    items_per_image: int = DEFAULT_ITEMS,
+    variable_count: bool = False,
+    sizes: dict[str, int] | None = None,
+) -> dict[str, Composites]:
+    """Build the leak-free train, val and test composites.
+
+    Parameters
+    ----------
+    fashion : ((x_train, y_train), (x_test, y_test))
+        The real Fashion-MNIST, as returned by :func:`helpers.fashion.load`.
+    seed : int
+        The same seed gives byte-identical composites.
+    items_per_image, variable_count
+        As in :func:`compose`.
+    sizes : dict, optional
+        Composites per split; default 9,000 / 1,000 / 1,000.
+
+    Returns
+    -------
+    dict
+        ``{"train": Composites, "val": Composites, "test": Composites}``.
+    """
+    sizes = dict(SPLIT_SIZES if sizes is None else sizes)
+    if set(sizes) != set(SPLIT_SIZES):
+        raise ValueError(f"sizes must name the splits {sorted(SPLIT_SIZES)}; got {sorted(sizes)}")
+    (x_train, y_train), (x_test, y_test) = fashion
+    pools = source_pools(seed)
+    generators = dict(zip(SPLIT_SIZES, np.random.default_rng([seed, 1]).spawn(3)))
+    splits = {}
+    for split, count in sizes.items():
+        x, y = (x_test, y_test) if split == "test" else (x_train, y_train)
+        splits[split] = compose(
+            x,
+            y,
+            pools[split],
+            count,
+            generators[split],
+            items_per_image=items_per_image,
+            variable_count=variable_count,
+            source_split="test" if split == "test" else "train",
+        )
+    return splits
+
+
+def _join(values: np.ndarray, separator: str = " ") -> str:
+    return separator.join(str(v) for v in values)
+
+
+def metadata_frame(composites: Composites) -> pd.DataFrame:
+    """Return the ``labels.csv`` table of ``composites``.
+
+    Columns: ``fname, items, names, boxes, source_split, source_index``,
+    then one 0/1 column per class, named by the class.
+    """
+    rows = []
+    for index, (items, boxes, sources) in enumerate(
+        zip(composites.items, composites.boxes, composites.sources)
+    ):
+        present = items != EMPTY
+        rows.append(
+            {
+                "fname": f"{index:05d}.png",
+                "items": _join(items[present]),
+                "names": "|".join(CLASS_NAMES[i] for i in items[present]),
+                "boxes": ";".join(_join(box) for box in boxes[present]),
+                "source_split": composites.source_split,
+                "source_index": _join(sources[present]),
+            }
+        )
+    frame = pd.DataFrame(rows, columns=["fname", "items", "names", "boxes", "source_split", "source_index"])
+    classes = pd.DataFrame(composites.labels.astype(np.int64), columns=list(CLASS_NAMES))
+    return pd.concat([frame, classes], axis=1)
+
+
+def parse_metadata(
+    frame: pd.DataFrame, items_per_image: int, slot: int = DEFAULT_SLOT
+) -> dict[str, np.ndarray]:
+    """Turn a ``labels.csv`` table back into padded ``items``, ``boxes``, ``sources``, ``labels``."""
+    count = len(frame)
+    items = np.full((count, items_per_image), EMPTY, dtype=np.int8)
+    boxes = np.full((count, items_per_image, 4), EMPTY, dtype=np.int16)
+    sources = np.full((count, items_per_image), EMPTY, dtype=np.int32)
+    for row, (item_text, box_text, source_text) in enumerate(
+        zip(frame["items"], frame["boxes"], frame["source_index"])
+    ):
+        ids = [int(v) for v in str(item_text).split()]
+        row_boxes = [[int(v) for v in box.split()] for box in str(box_text).split(";")]
+        slots = [box[0] // slot for box in row_boxes]
+        items[row, slots] = ids
+        boxes[row, slots] = row_boxes
+        sources[row, slots] = [int(v) for v in str(source_text).split()]
+    labels = frame[list(CLASS_NAMES)].to_numpy(dtype=np.uint8)
+    return {"items": items, "boxes": boxes, "sources": sources, "labels": labels}

@@ -1,0 +1,326 @@
+"""The GAP network: convolution blocks -> ``last_conv`` -> GAP -> Dense(10, sigmoid)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+from keras import layers
+
+from helpers.composite import Composites, compose
+from helpers.fashion import NUM_CLASSES
+
+INPUT_SHAPE = (32, 128, 1)
+LAST_CONV = "last_conv"
+
+
+def space_to_depth(x: keras.KerasTensor, size: int) -> keras.KerasTensor:
+    """Fold each ``size x size`` patch of pixels into channels (lossless).
+
+    A first convolution over one channel runs far below a CPU's speed; the
+    same pixels as ``size**2`` channels at a lower resolution keep every
+    detail and let the convolutions run fast.
+    """
+    height, width, channels = x.shape[1:]
+    x = layers.Reshape((height // size, size, width // size, size * channels), name="fold_rows")(x)
+    x = layers.Permute((1, 3, 2, 4), name="fold_swap")(x)
+    return layers.Reshape((height // size, width // size, size * size * channels), name="fold_patches")(x)
+
+
+def build_gap_cnn(
+    blocks: Sequence[Sequence[int]] = ((32,), (64, 64), (128,)),
+    last_filters: int = 128,
+    dropout: float = 0.0,
+    batch_norm: bool = True,
+    fold: int = 2,
+    input_shape: tuple[int, int, int] = INPUT_SHAPE,
+) -> keras.Model:
+    """Build the GAP network that class activation maps are read from.
+
+    Each block is a few 3x3 convolutions (batch-normalised, ReLU) followed by
+    2x2 max pooling; then ``last_conv`` (3x3, ReLU), global average pooling
+    and ``Dense(10, sigmoid)``. The model takes raw canvases, uint8 0-255 of
+    shape ``(N, 32, 128)`` or ``(N, 32, 128, 1)``, and scales them itself.
+
+    Parameters
+    ----------
+    blocks : sequence of sequences of int
+        Filters of each convolution, block by block; a pooling ends each block.
+    last_filters : int
+        Feature maps of ``last_conv`` (the maps CAM weighs).
+    dropout : float
+        Dropout rate between the pooling and the dense layer (training only).
+    batch_norm : bool
+        Batch-normalise every convolution before ``last_conv``.
+    fold : int
+        Fold ``fold x fold`` pixel patches into channels first (see
+        :func:`space_to_depth`); 1 keeps the canvas as it is.
+    input_shape : tuple
+        Canvas height, width and channels.
+
+    Returns
+    -------
+    keras.Model
+        Uncompiled; its layers include ``last_conv``, ``gap`` and ``predictions``.
+    """
+    inputs = keras.Input(shape=input_shape[:2], name="canvas")
+    x = layers.Reshape(input_shape, name="add_channel")(inputs) if len(input_shape) == 3 else inputs
+    x = layers.Rescaling(1 / 255, name="rescale")(x)
+    if fold > 1:
+        x = space_to_depth(x, fold)
+    for b, filters_of_block in enumerate(blocks, start=1):
+        for c, filters in enumerate(filters_of_block, start=1):
+            x = layers.Conv2D(filters, 3, padding="same", use_bias=not batch_norm, name=f"block{b}_conv{c}")(x)
+            if batch_norm:
+                x = layers.BatchNormalization(momentum=0.9, name=f"block{b}_bn{c}")(x)
+            x = layers.ReLU(name=f"block{b}_relu{c}")(x)
+        x = layers.MaxPooling2D(2, name=f"block{b}_pool")(x)
+    x = layers.Conv2D(last_filters, 3, padding="same", activation="relu", name=LAST_CONV)(x)
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    if dropout:
+        x = layers.Dropout(dropout, name="dropout")(x)
+    outputs = layers.Dense(NUM_CLASSES, activation="sigmoid", name="predictions")(x)
+    return keras.Model(inputs, outputs, name="gap_cnn")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything that decides a training run, besides the seed.
+
+    Attributes
+    ----------
+    blocks, last_filters, dropout, batch_norm
+        The architecture, as in :func:`build_gap_cnn`.
+    epochs : int
+        Passes over ``composites_per_epoch`` composites.
+    batch_size : int
+    learning_rate : float
+        Peak learning rate of AdamW, reached after a one-epoch warm-up and
+        decayed to zero along a cosine.
+    weight_decay : float
+    fresh_composites : bool
+        Draw new training composites every epoch from the training pool
+        (54,000 products) instead of reusing the fixed 9,000.
+    composites_per_epoch : int
+    patience : int or None
+        Stop after this many epochs without a better validation exact match
+        (the best weights are kept either way).
+    """
+
+    blocks: tuple[tuple[int, ...], ...] = ((32, 48), (96,))
+    last_filters: int = 192
+    dropout: float = 0.0
+    batch_norm: bool = True
+    fold: int = 2
+    epochs: int = 12
+    batch_size: int = 256
+    learning_rate: float = 3e-3
+    weight_decay: float = 1e-4
+    fresh_composites: bool = True
+    composites_per_epoch: int = 9_000
+    patience: int | None = None
+    optimizer: str = "adamw"
+
+    def build(self) -> keras.Model:
+        """Build this recipe's (uncompiled) network."""
+        return build_gap_cnn(self.blocks, self.last_filters, self.dropout, self.batch_norm, self.fold)
+
+
+RECIPES: dict[str, Recipe] = {
+    "default": Recipe(blocks=((32, 48), (96,)), last_filters=192, epochs=16),
+    "best": Recipe(blocks=((32, 64), (128,)), last_filters=256, epochs=30),
+    # The 2018 study: 5 x [Conv2D(32) + MaxPool] -> GAP -> Dense; Adam, batch 32, fixed composites.
+    "study": Recipe(
+        blocks=((32,), (32,), (32,), (32,)),
+        last_filters=32,
+        batch_norm=False,
+        fold=1,
+        epochs=100,
+        batch_size=32,
+        learning_rate=1e-3,
+        weight_decay=0.0,
+        fresh_composites=False,
+        patience=10,
+        optimizer="adam",
+    ),
+}
+
+
+class FreshComposites(keras.utils.PyDataset):
+    """Training batches of composites drawn anew from the training pool every epoch.
+
+    Epoch ``e`` uses ``numpy.random.default_rng([seed, e])``, so a run is
+    repeatable while the network never sees the same composite twice.
+
+    Parameters
+    ----------
+    images, classes : arrays
+        The Fashion-MNIST training split.
+    pool : int array
+        The indices that may be used (never the validation pool).
+    count, batch_size, seed : int
+    """
+
+    def __init__(self, images: np.ndarray, classes: np.ndarray, pool: np.ndarray, count: int, batch_size: int, seed: int):
+        super().__init__()
+        self.images, self.classes, self.pool = images, classes, pool
+        self.count, self.batch_size, self.seed = count, batch_size, seed
+        self.epoch = 0
+        self._draw()
+
+    def _draw(self) -> None:
+        rng = np.random.default_rng([self.seed, self.epoch])
+        drawn = compose(self.images, self.classes, self.pool, self.count, rng)
+        self.x, self.y = drawn.images, drawn.labels.astype(np.float32)
+
+    def __len__(self) -> int:
+        return -(-self.count // self.batch_size)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        batch = slice(index * self.batch_size, (index + 1) * self.batch_size)
+        return self.x[batch], self.y[batch]
+
+    def on_epoch_end(self) -> None:
+        self.epoch += 1
+        self._draw()
+
+
+class ValidationExactMatch(keras.callbacks.Callback):
+    """Add ``val_exact_match`` (whole label set right at 0.5) to the epoch logs."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray):
+        super().__init__()
+        self.images, self.labels = images, labels
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        predicted = self.model.predict(self.images, batch_size=500, verbose=0) >= 0.5
+        logs["val_exact_match"] = float(np.mean(np.all(predicted == self.labels.astype(bool), axis=1)))
+
+
+def compile_for(model: keras.Model, recipe: Recipe, steps_per_epoch: int) -> None:
+    """Compile ``model`` with the recipe's optimiser and learning-rate schedule."""
+    if recipe.optimizer == "adam":
+        optimizer = keras.optimizers.Adam(recipe.learning_rate)
+    else:
+        total = recipe.epochs * steps_per_epoch
+        schedule = keras.optimizers.schedules.CosineDecay(
+            0.0, decay_steps=total - steps_per_epoch, warmup_target=recipe.learning_rate, warmup_steps=steps_per_epoch
+        )
+        optimizer = keras.optimizers.AdamW(schedule, weight_decay=recipe.weight_decay)
+    model.compile(
+        optimizer=optimizer,
+        loss="binary_crossentropy",
+        metrics=[keras.metrics.BinaryAccuracy(name="per_label_accuracy")],
+        jit_compile=True,
+    )
+
+
+def train(
+    recipe: Recipe,
+    train: Composites,
+    val: Composites,
+    *,
+    seed: int = 0,
+    fashion_train: tuple[np.ndarray, np.ndarray] | None = None,
+    pool: np.ndarray | None = None,
+    verbose: int | str = 2,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+) -> tuple[keras.Model, dict[str, list[float]]]:
+    """Train a network with ``recipe``, repeatably.
+
+    Parameters
+    ----------
+    recipe : Recipe
+    train, val : Composites
+        The fixed training composites (used unless the recipe draws fresh
+        ones) and the validation composites (which choose the best epoch).
+    seed : int
+        Seeds Keras, numpy and the fresh composites.
+    fashion_train : (images, classes), optional
+        The Fashion-MNIST training split; needed for fresh composites.
+    pool : int array, optional
+        The training pool for fresh composites (see
+        :func:`helpers.composite.source_pools`).
+    verbose : int or str
+        Passed to ``Model.fit``: 2 prints one line per epoch.
+    callbacks : sequence
+        Extra Keras callbacks.
+
+    Returns
+    -------
+    model, history
+        The network with the weights of its best validation epoch, and the
+        per-epoch logs (``loss``, ``per_label_accuracy``, ``val_loss``,
+        ``val_per_label_accuracy``, ``val_exact_match``, ``seconds``).
+    """
+    keras.utils.set_random_seed(seed)
+    if recipe.fresh_composites:
+        if fashion_train is None or pool is None:
+            raise ValueError("fresh composites need fashion_train=(images, classes) and the training pool")
+        data = FreshComposites(*fashion_train, pool, recipe.composites_per_epoch, recipe.batch_size, seed)
+        fit_args = {"x": data}
+    else:
+        data = None
+        fit_args = {"x": train.images, "y": train.labels.astype(np.float32), "batch_size": recipe.batch_size, "shuffle": True}
+    steps = len(data) if data is not None else -(-len(train) // recipe.batch_size)
+    model = recipe.build()
+    compile_for(model, recipe, steps)
+    timer = EpochTimer()
+    best = BestWeights("val_exact_match", patience=recipe.patience)
+    history = model.fit(
+        **fit_args,
+        epochs=recipe.epochs,
+        validation_data=(val.images, val.labels.astype(np.float32)),
+        callbacks=[ValidationExactMatch(val.images, val.labels), timer, best, *callbacks],
+        verbose=verbose,
+    )
+    return model, history.history
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Add ``seconds`` (wall time since training began) to the epoch logs."""
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs["seconds"] = time.perf_counter() - self.start
+
+
+class BestWeights(keras.callbacks.EarlyStopping):
+    """Keep the weights of the best epoch; stop early only if ``patience`` is set."""
+
+    def __init__(self, monitor: str, patience: int | None):
+        super().__init__(monitor=monitor, mode="max", patience=patience or 10**9, restore_best_weights=True, verbose=0)
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        if self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+        super().on_train_end(logs)
+
+
+def save(model: keras.Model, path: Path) -> Path:
+    """Save ``model`` to a ``.keras`` file atomically (temporary file, then rename)."""
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise ValueError(f"model files end in .keras; got {path.name}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.stem}.partial.keras")
+    try:
+        model.save(temporary)
+        temporary.replace(path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return path
+
+
+def load(path: Path) -> keras.Model:
+    """Load a ``.keras`` model in Keras' safe mode (no arbitrary code)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no model at {path}; train one with `python -m helpers train`")
+    return keras.saving.load_model(path, safe_mode=True, compile=False)

@@ -1,0 +1,138 @@
+"""Building multi-label composites and the leak-free standard splits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from helpers import composite
+from helpers.fashion import CLASS_NAMES
+
+
+def test_standard_splits_have_the_promised_shapes_and_dtypes(splits):
+    for split, count in composite.SPLIT_SIZES.items():
+        c = splits[split]
+        assert c.images.shape == (count, 32, 128) and c.images.dtype == np.uint8
+        assert c.labels.shape == (count, 10) and c.labels.dtype == np.uint8
+        assert c.items.shape == (count, 4) and c.boxes.shape == (count, 4, 4)
+
+
+def test_same_seed_gives_identical_bytes(fashion_data, splits):
+    again = composite.standard_splits(fashion_data, seed=0)
+    for split in composite.SPLIT_SIZES:
+        for name in ("images", "labels", "items", "boxes", "sources"):
+            assert getattr(again[split], name).tobytes() == getattr(splits[split], name).tobytes()
+
+
+def test_other_seed_gives_other_composites(fashion_data, splits):
+    other = composite.standard_splits(fashion_data, seed=1, sizes={"train": 10, "val": 10, "test": 10})
+    assert not np.array_equal(other["test"].images, splits["test"].images[:10])
+
+
+def test_test_composites_come_only_from_the_test_split(splits):
+    assert splits["test"].source_split == "test"
+    assert {splits["train"].source_split, splits["val"].source_split} == {"train"}
+
+
+def test_no_source_image_is_shared_between_train_and_val(splits):
+    train, val = splits["train"].sources.ravel(), splits["val"].sources.ravel()
+    assert len(np.intersect1d(train, val)) == 0
+    assert len(np.unique(train)) == train.size and len(np.unique(val)) == val.size
+
+
+def test_fresh_training_pool_is_disjoint_from_validation_sources(splits):
+    pools = composite.source_pools(0)
+    assert len(np.intersect1d(pools["train"], splits["val"].sources)) == 0
+    assert np.isin(splits["train"].sources, pools["train"]).all()
+
+
+def test_every_product_equals_the_image_its_metadata_names(fashion_data, splits):
+    (x_train, y_train), (x_test, y_test) = fashion_data
+    for split, c in splits.items():
+        x, y = (x_test, y_test) if c.source_split == "test" else (x_train, y_train)
+        for n in range(0, len(c), 97):
+            for (x0, y0, x1, y1), source, item in zip(c.boxes[n], c.sources[n], c.items[n]):
+                np.testing.assert_array_equal(c.images[n, y0:y1, x0:x1], x[source])
+                assert y[source] == item
+
+
+def test_boxes_hold_exactly_the_products_pixels(splits):
+    c = splits["val"]
+    outside = c.images.copy()
+    for n in range(len(c)):
+        for x0, y0, x1, y1 in c.boxes[n]:
+            assert (x1 - x0, y1 - y0) == (28, 28)
+            assert x0 // 32 == (x1 - 1) // 32, "a product leaves its slot"
+            outside[n, y0:y1, x0:x1] = 0
+    assert outside.max() == 0
+
+
+def test_multi_hot_equals_the_set_of_items(splits):
+    c = splits["train"]
+    for n in range(0, len(c), 13):
+        assert set(np.flatnonzero(c.labels[n])) == set(c.items[n].tolist())
+
+
+def test_label_statistics_match_the_study(splits):
+    mean_labels = splits["train"].labels.sum(axis=1).mean()
+    assert 3.40 < mean_labels < 3.48  # the study: 3.44, i.e. 65.6 % all-negative accuracy
+
+
+def test_metadata_columns_in_promised_order(splits):
+    frame = splits["test"].metadata()
+    assert list(frame.columns) == ["fname", "items", "names", "boxes", "source_split", "source_index", *CLASS_NAMES]
+    row = frame.iloc[0]
+    c = splits["test"]
+    assert row["fname"] == "00000.png"
+    assert row["items"] == " ".join(map(str, c.items[0]))
+    assert row["names"] == "|".join(CLASS_NAMES[i] for i in c.items[0])
+    assert row["boxes"].split(";")[0] == " ".join(map(str, c.boxes[0, 0]))
+
+
+@pytest.mark.parametrize("items", [1, 2, 3])
+def test_fewer_items_give_a_narrower_canvas(fashion_data, rng, items):
+    (x, y), _ = fashion_data
+    c = composite.compose(x, y, np.arange(1000), 5, rng, items_per_image=items)
+    assert c.images.shape == (5, 32, 32 * items)
+
+
+def test_variable_count_gives_one_to_four_products(fashion_data, rng):
+    (x, y), _ = fashion_data
+    c = composite.compose(x, y, np.arange(60_000), 2_000, rng, variable_count=True)
+    counts = (c.items != composite.EMPTY).sum(axis=1)
+    assert counts.min() == 1 and counts.max() == 4
+    empty = c.items == composite.EMPTY
+    assert (c.sources[empty] == composite.EMPTY).all() and (c.boxes[empty] == composite.EMPTY).all()
+    for n in range(0, 2_000, 101):
+        assert set(np.flatnonzero(c.labels[n])) == set(c.items[n][~empty[n]].tolist())
+
+
+@pytest.mark.parametrize("items", [0, 5, -1, 2.5, True])
+def test_bad_item_counts_are_refused(fashion_data, rng, items):
+    (x, y), _ = fashion_data
+    with pytest.raises(ValueError, match="items_per_image must be"):
+        composite.compose(x, y, np.arange(100), 2, rng, items_per_image=items)
+
+
+@pytest.mark.parametrize("count", [-1, 1.5])
+def test_bad_composite_counts_are_refused(fashion_data, rng, count):
+    (x, y), _ = fashion_data
+    with pytest.raises(ValueError, match="count must be a non-negative integer"):
+        composite.compose(x, y, np.arange(100), count, rng)
+
+
+def test_unknown_source_split_is_refused(fashion_data, rng):
+    (x, y), _ = fashion_data
+    with pytest.raises(ValueError, match="source_split must be 'train' or 'test'; got 'valid'"):
+        composite.compose(x, y, np.arange(100), 2, rng, source_split="valid")
+
+
+def test_too_small_pool_is_refused(fashion_data, rng):
+    (x, y), _ = fashion_data
+    with pytest.raises(ValueError, match="need 40 distinct products but the pool holds 10"):
+        composite.compose(x, y, np.arange(10), 10, rng)
+
+
+def test_images_of_the_wrong_shape_are_refused(rng):
+    with pytest.raises(ValueError, match=r"images must be uint8 of shape \(M, 28, 28\); got float64 \(4, 28, 28\)"):
+        composite.compose(np.zeros((4, 28, 28)), np.zeros(4, int), np.arange(4), 1, rng)

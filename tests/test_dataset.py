@@ -1,0 +1,105 @@
+"""The dataset on disk: files, round-trips, refusals, atomic writes."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from helpers import composite, dataset
+from helpers.__main__ import main
+from helpers.fashion import CLASS_NAMES
+
+
+def test_pngs_are_8bit_greyscale_with_exactly_the_canvas_pixels(small_dataset_root, fashion_data):
+    built = composite.standard_splits(fashion_data, 0, sizes={"train": 60, "val": 20, "test": 20})
+    with Image.open(small_dataset_root / "test" / "00003.png") as png:
+        assert png.mode == "L" and png.size == (128, 32)
+        np.testing.assert_array_equal(np.asarray(png), built["test"].images[3])
+
+
+def test_labels_csv_round_trips_to_the_arrays(small_dataset_root):
+    loaded = dataset.load(small_dataset_root / "val", check_pngs=True)
+    frame = pd.read_csv(small_dataset_root / "val" / "labels.csv", dtype=str)
+    assert list(frame.columns[6:]) == list(CLASS_NAMES)
+    parsed = composite.parse_metadata(frame.astype({c: int for c in CLASS_NAMES}), 4)
+    for name, values in parsed.items():
+        np.testing.assert_array_equal(values, getattr(loaded, name))
+
+
+def test_folder_built_with_other_settings_is_refused(small_dataset_root):
+    wanted = dataset.settings_for("val", seed=1, count=20)
+    with pytest.raises(ValueError, match=r"built with other settings: seed=0 \(wanted 1\)"):
+        dataset.load(small_dataset_root / "val", wanted)
+
+
+def test_disagreeing_metadata_is_refused(small_dataset_root, tmp_path):
+    import shutil
+
+    copy = tmp_path / "val"
+    shutil.copytree(small_dataset_root / "val", copy)
+    frame = pd.read_csv(copy / "labels.csv", dtype=str)
+    frame.loc[0, "items"] = "0 0 0 0"
+    frame.to_csv(copy / "labels.csv", index=False)
+    with pytest.raises(ValueError, match="labels.csv and arrays.npz disagree on items"):
+        dataset.load(copy)
+
+
+def test_changed_png_is_refused(small_dataset_root, tmp_path):
+    import shutil
+
+    copy = tmp_path / "test"
+    shutil.copytree(small_dataset_root / "test", copy)
+    Image.fromarray(np.zeros((32, 128), np.uint8), mode="L").save(copy / "00001.png")
+    with pytest.raises(ValueError, match="00001.png differs from arrays.npz"):
+        dataset.load(copy, check_pngs=True)
+
+
+def test_existing_folder_is_never_overwritten(small_dataset_root, splits):
+    with pytest.raises(FileExistsError, match="already exists"):
+        dataset.save(splits["val"], small_dataset_root / "val", {})
+
+
+def test_interrupted_write_leaves_no_half_folder(tmp_path, splits, monkeypatch):
+    def failing_progress(iterable):
+        for index in iterable:
+            if index == 5:
+                raise KeyboardInterrupt
+            yield index
+
+    with pytest.raises(KeyboardInterrupt):
+        dataset.save(splits["val"], tmp_path / "val", dataset.settings_for("val"), failing_progress)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unknown_split_is_refused():
+    with pytest.raises(ValueError, match=r"split must be one of \['train', 'val', 'test'\]; got 'valid'"):
+        dataset.settings_for("valid")
+
+
+def test_settings_are_recorded(small_dataset_root):
+    recorded = json.loads((small_dataset_root / "train" / "settings.json").read_text())
+    assert recorded == dataset.settings_for("train", 0, count=60)
+
+
+def test_command_line_builds_identical_files_twice(tmp_path, capsys):
+    for name in ("a", "b"):
+        assert main(["data", "--out", str(tmp_path / name), "--seed", "0"]) == 0
+    summary = capsys.readouterr().out
+    assert "wrote train 9000, val 1000, test 1000 composites" in summary
+    for split in ("train", "val", "test"):
+        files_a = sorted(p.name for p in (tmp_path / "a" / split).iterdir())
+        assert files_a == sorted(p.name for p in (tmp_path / "b" / split).iterdir())
+        for name in files_a:
+            assert (tmp_path / "a" / split / name).read_bytes() == (tmp_path / "b" / split / name).read_bytes(), name
+    loaded = dataset.load_splits(tmp_path / "a", seed=0, build_if_missing=False, check_pngs=True)
+    assert len(loaded["train"]) == 9_000
+
+
+def test_command_line_refuses_to_overwrite(tmp_path, capsys):
+    (tmp_path / "train").mkdir()
+    assert main(["data", "--out", str(tmp_path)]) == 2
+    assert "already exists" in capsys.readouterr().err

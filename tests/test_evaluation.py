@@ -1,0 +1,88 @@
+"""Multi-label metrics against hand-computed cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from helpers import evaluation
+
+
+@pytest.fixture
+def toy():
+    y_true = np.zeros((4, 10), int)
+    y_true[0, [1, 3]] = 1
+    y_true[1, [2]] = 1
+    y_true[2, [0, 5, 9]] = 1
+    y_true[3, [4]] = 1
+    y_prob = y_true * 0.9 + 0.05
+    y_prob[3, 4] = 0.3  # a missed label
+    y_prob[1, 7] = 0.8  # a false positive
+    return y_true, y_prob
+
+
+def test_exact_match_counts_whole_label_sets(toy):
+    result = evaluation.report(*toy)
+    assert result["exact_match"] == pytest.approx(0.5)
+
+
+def test_per_label_accuracy_and_hamming_loss_by_hand(toy):
+    result = evaluation.report(*toy)
+    assert result["hamming_loss"] == pytest.approx(2 / 40)
+    assert result["per_label_accuracy"] == pytest.approx(38 / 40)
+    assert result["all_negative_accuracy"] == pytest.approx(1 - 7 / 40)
+
+
+def test_label_count_accuracy(toy):
+    assert evaluation.report(*toy)["label_count_accuracy"] == pytest.approx(0.5)
+
+
+def test_micro_precision_and_recall(toy):
+    result = evaluation.report(*toy)
+    assert result["micro_precision"] == pytest.approx(6 / 7)
+    assert result["micro_recall"] == pytest.approx(6 / 7)
+
+
+def test_per_class_table_names_classes(toy):
+    table = evaluation.report(*toy)["per_class"]
+    assert table.index[1] == "Trouser" and table.loc["Coat", "recall"] == 0.0
+
+
+def test_perfect_predictions_score_one(toy):
+    y_true, _ = toy
+    result = evaluation.report(y_true, y_true.astype(float))
+    assert result["exact_match"] == result["mean_average_precision"] == result["micro_f1"] == 1.0
+
+
+def test_per_class_thresholds_change_predictions(toy):
+    y_true, y_prob = toy
+    thresholds = np.full(10, 0.5)
+    thresholds[4] = 0.25
+    assert evaluation.report(y_true, y_prob, thresholds)["micro_recall"] == pytest.approx(1.0)
+
+
+def test_tuned_thresholds_maximise_each_class_f1(toy):
+    y_true, y_prob = toy
+    thresholds = evaluation.tune_thresholds(y_true, y_prob)
+    assert thresholds.shape == (10,)
+    assert 0.05 < thresholds[4] <= 0.3  # recovers the label predicted at 0.3
+    assert evaluation.report(y_true, y_prob, thresholds)["per_class"].loc["Coat", "f1"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("y_true", "y_prob", "message"),
+    [
+        (np.zeros((3, 9)), np.zeros((3, 9)), r"y_true must have shape \(N, 10\); got \(3, 9\)"),
+        (np.zeros((3, 10)), np.zeros((2, 10)), r"y_prob must have the shape of y_true \(3, 10\); got \(2, 10\)"),
+        (np.full((3, 10), 2), np.zeros((3, 10)), "y_true must hold only 0 and 1"),
+        (np.zeros((3, 10)), np.full((3, 10), 1.5), r"y_prob must hold probabilities in \[0, 1\]"),
+    ],
+)
+def test_bad_inputs_are_refused(y_true, y_prob, message):
+    with pytest.raises(ValueError, match=message):
+        evaluation.report(y_true, y_prob)
+
+
+def test_bad_threshold_is_refused(toy):
+    with pytest.raises(ValueError, match=r"threshold must be in \(0, 1\)"):
+        evaluation.report(*toy, threshold=1.0)
