@@ -37,6 +37,7 @@ def build_gap_cnn(
     dropout: float = 0.0,
     batch_norm: bool = True,
     fold: int = 2,
+    head_activation: str = "sigmoid",
     input_shape: tuple[int, int, int] = INPUT_SHAPE,
 ) -> keras.Model:
     """Build the GAP network that class activation maps are read from.
@@ -59,6 +60,9 @@ def build_gap_cnn(
     fold : int
         Fold ``fold x fold`` pixel patches into channels first (see
         :func:`space_to_depth`); 1 keeps the canvas as it is.
+    head_activation : {"sigmoid", "softmax"}
+        The output activation: sigmoid for multi-label (the default); softmax
+        only to show, in notebook 02, why it does not fit.
     input_shape : tuple
         Canvas height, width and channels.
 
@@ -83,7 +87,9 @@ def build_gap_cnn(
     x = layers.GlobalAveragePooling2D(name="gap")(x)
     if dropout:
         x = layers.Dropout(dropout, name="dropout")(x)
-    outputs = layers.Dense(NUM_CLASSES, activation="sigmoid", name="predictions")(x)
+    if head_activation not in ("sigmoid", "softmax"):
+        raise ValueError(f"head_activation must be 'sigmoid' or 'softmax'; got {head_activation!r}")
+    outputs = layers.Dense(NUM_CLASSES, activation=head_activation, name="predictions")(x)
     return keras.Model(inputs, outputs, name="gap_cnn")
 
 
