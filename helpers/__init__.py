@@ -2,5 +2,9 @@
 
 import os
 
-# TensorFlow's C++ start-up chatter (CUDA probes, CPU feature notes) is not for readers.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from helpers.quiet import native_stderr_silenced  # noqa: E402
+
+with native_stderr_silenced():
+    import keras  # noqa: E402, F401  (imports TensorFlow once, quietly)

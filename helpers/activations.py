@@ -7,6 +7,7 @@ them; each loss averages over the batch.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
@@ -64,3 +65,100 @@ def categorical_cross_entropy_gradient(y: np.ndarray, z: np.ndarray) -> np.ndarr
     """Gradient of the per-example categorical cross-entropy: ``softmax(z) - y / sum(y)``."""
     y = _check_targets(y, z)
     return softmax(z) - y / y.sum(axis=-1, keepdims=True)
+
+
+def logit_sweep(y: np.ndarray, z: np.ndarray, label: int, values: np.ndarray) -> pd.DataFrame:
+    """Both losses and their gradients as one label's logit varies, for one example.
+
+    Parameters
+    ----------
+    y : array (10,) of 0/1
+        One multi-hot target.
+    z : array (10,)
+        The logits; ``z[label]`` is replaced by each of ``values`` in turn.
+    label : int
+        The class whose logit varies.
+    values : array (M,)
+        The logits to try.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per value: ``logit``; ``binary cross-entropy`` (summed over
+        the labels, so that its gradient is ``sigmoid(z) - y``) and
+        ``categorical cross-entropy``; and each loss's gradient with respect to
+        ``z[label]`` (``binary gradient``, ``categorical gradient``).
+
+    Raises
+    ------
+    ValueError
+        For a target and logits that are not one vector each of the same
+        length, a target other than 0/1 or without labels, or a label out of
+        range.
+
+    Examples
+    --------
+    >>> y = np.zeros(10); y[[1, 8]] = 1
+    >>> sweep = logit_sweep(y, np.zeros(10), label=1, values=np.linspace(-5, 5, 11))
+    >>> list(sweep.columns)
+    ['logit', 'binary cross-entropy', 'categorical cross-entropy', 'binary gradient', 'categorical gradient']
+    """
+    y = np.asarray(y, dtype=np.float64)
+    z = np.asarray(z, dtype=np.float64)
+    if y.ndim != 1 or z.shape != y.shape:
+        raise ValueError(f"y and z must be one vector each, of the same length; got {y.shape} and {z.shape}")
+    if not np.isin(y, (0, 1)).all() or not y.any():
+        raise ValueError("y must be a multi-hot vector of 0 and 1 with at least one label")
+    if isinstance(label, bool) or not isinstance(label, (int, np.integer)) or not 0 <= label < len(y):
+        raise ValueError(f"label must be a class index from 0 to {len(y) - 1}; got {label!r}")
+    values = np.asarray(values, dtype=np.float64).ravel()
+    logits = np.repeat(z[None, :], len(values), axis=0)
+    logits[:, label] = values
+    targets = np.repeat(y[None, :], len(values), axis=0)
+    return pd.DataFrame(
+        {
+            "logit": values,
+            "binary cross-entropy": [len(y) * binary_cross_entropy(y, row) for row in logits],
+            "categorical cross-entropy": [categorical_cross_entropy(y, row) for row in logits],
+            "binary gradient": binary_cross_entropy_gradient(targets, logits)[:, label],
+            "categorical gradient": categorical_cross_entropy_gradient(targets, logits)[:, label],
+        }
+    )
+
+
+def problem_table() -> pd.DataFrame:
+    """The last layer and the loss that fit each kind of problem (the study's Figure 8).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per problem type: an example from this series' data, the
+        last layer's units and activation, the loss, and its Keras name.
+    """
+    rows = [
+        ("binary classification", "is there a Bag in this composite?", "1 unit, sigmoid", "binary cross-entropy", "binary_crossentropy"),
+        (
+            "multi-class, single-label",
+            "which class is this one product? (plain Fashion-MNIST)",
+            "1 unit per class, softmax",
+            "categorical cross-entropy",
+            "categorical_crossentropy (sparse_... for integer labels)",
+        ),
+        (
+            "multi-label",
+            "which classes are in this composite?",
+            "1 unit per class, sigmoid",
+            "binary cross-entropy",
+            "binary_crossentropy",
+        ),
+        ("regression to arbitrary values", "where does the Bag begin, in pixels?", "1 unit, none (linear)", "mean squared error", "mean_squared_error"),
+        (
+            "regression to values in [0, 1]",
+            "what share of the canvas is lit?",
+            "1 unit, sigmoid",
+            "mean squared error or binary cross-entropy",
+            "mean_squared_error / binary_crossentropy",
+        ),
+    ]
+    columns = ["example here", "last layer", "loss", "Keras loss"]
+    return pd.DataFrame([row[1:] for row in rows], index=pd.Index([row[0] for row in rows], name="problem type"), columns=columns)

@@ -91,7 +91,12 @@ def save(composites: Composites, folder: Path, settings: dict, progress: Callabl
         composites.metadata().to_csv(temporary / "labels.csv", index=False)
         np.savez_compressed(temporary / "arrays.npz", **{name: getattr(composites, name) for name in ARRAYS})
         (temporary / "settings.json").write_text(json.dumps(settings, indent=2) + "\n")
-        temporary.rename(folder)
+        try:
+            temporary.rename(folder)
+        except OSError as error:
+            if folder.exists():  # another process finished the same split first
+                raise FileExistsError(f"{folder} already exists; remove it to rebuild") from error
+            raise
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
         raise
@@ -157,6 +162,7 @@ def build(
     items_per_image: int = DEFAULT_ITEMS,
     variable_count: bool = False,
     progress: Callable[[Iterable], Iterable] = iter,
+    exist_ok: bool = False,
 ) -> dict[str, Path]:
     """Build standard splits from the real Fashion-MNIST and write them under ``root``.
 
@@ -172,17 +178,26 @@ def build(
         As in :func:`helpers.composite.compose`.
     progress : callable, optional
         Wraps the loop over images, e.g. ``tqdm.tqdm``.
+    exist_ok : bool
+        Leave a split folder that exists (or that another process finishes
+        first) as it is, instead of raising ``FileExistsError``.
 
     Returns
     -------
     dict
-        The folder written for each split.
+        The folder of each split.
     """
     built = standard_splits(fashion.load(), seed, items_per_image=items_per_image, variable_count=variable_count)
     written = {}
     for split in splits:
         settings = settings_for(split, seed, items_per_image=items_per_image, variable_count=variable_count)
-        written[split] = save(built[split], Path(root) / split, settings, progress)
+        folder = Path(root) / split
+        try:
+            written[split] = save(built[split], folder, settings, progress)
+        except FileExistsError:
+            if not exist_ok:
+                raise
+            written[split] = folder
     return written
 
 
@@ -203,5 +218,5 @@ def load_splits(
     if missing:
         if not build_if_missing:
             raise FileNotFoundError(f"{root} lacks {missing}; build them with `python -m helpers data --out {root}`")
-        build(root, seed, splits=missing)
+        build(root, seed, splits=missing, exist_ok=True)
     return {split: load(root / split, settings_for(split, seed), check_pngs=check_pngs) for split in SPLIT_SIZES}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -71,9 +72,8 @@ def build_gap_cnn(
     keras.Model
         Uncompiled; its layers include ``last_conv``, ``gap`` and ``predictions``.
     """
-    inputs = keras.Input(shape=input_shape[:2], name="canvas")
-    x = layers.Reshape(input_shape, name="add_channel")(inputs) if len(input_shape) == 3 else inputs
-    x = layers.Rescaling(1 / 255, name="rescale")(x)
+    inputs = keras.Input(shape=input_shape, name="canvas")  # Keras adds a missing channel axis
+    x = layers.Rescaling(1 / 255, name="rescale")(inputs)
     if fold > 1:
         x = space_to_depth(x, fold)
     for b, filters_of_block in enumerate(blocks, start=1):
@@ -115,6 +115,10 @@ class Recipe:
     patience : int or None
         Stop after this many epochs without a better validation exact match
         (the best weights are kept either way).
+    optimizer : {"adamw", "adam"}
+        AdamW with warm-up and cosine decay, or plain Adam at a fixed rate.
+    jit_compile : bool
+        Compile the training step with XLA.
     """
 
     blocks: tuple[tuple[int, ...], ...] = ((32, 48), (96,))
@@ -130,6 +134,7 @@ class Recipe:
     composites_per_epoch: int = 9_000
     patience: int | None = None
     optimizer: str = "adamw"
+    jit_compile: bool = False
 
     def build(self) -> keras.Model:
         """Build this recipe's (uncompiled) network."""
@@ -138,6 +143,8 @@ class Recipe:
 
 RECIPES: dict[str, Recipe] = {
     "default": Recipe(blocks=((32, 48), (96,)), last_filters=192, epochs=16),
+    # Binder's single CPU: a third of the composites per epoch, same architecture.
+    "light": Recipe(blocks=((32, 48), (96,)), last_filters=192, epochs=16, composites_per_epoch=3_000),
     "best": Recipe(blocks=((32, 64), (128,)), last_filters=256, epochs=30),
     # The 2018 study: 5 x [Conv2D(32) + MaxPool] -> GAP -> Dense; Adam, batch 32, fixed composites.
     "study": Recipe(
@@ -221,7 +228,7 @@ def compile_for(model: keras.Model, recipe: Recipe, steps_per_epoch: int) -> Non
         optimizer=optimizer,
         loss="binary_crossentropy",
         metrics=[keras.metrics.BinaryAccuracy(name="per_label_accuracy")],
-        jit_compile=True,
+        jit_compile=recipe.jit_compile,
     )
 
 
@@ -330,3 +337,12 @@ def load(path: Path) -> keras.Model:
     if not path.is_file():
         raise FileNotFoundError(f"no model at {path}; train one with `python -m helpers train`")
     return keras.saving.load_model(path, safe_mode=True, compile=False)
+
+
+LIGHT_ENV = "CAM_TUTORIAL_LIGHT"
+
+
+def recipe_for_this_machine() -> tuple[str, Recipe]:
+    """Return the recipe notebook 03 trains: ``light`` where ``CAM_TUTORIAL_LIGHT=1`` (Binder), else ``default``."""
+    name = "light" if os.environ.get(LIGHT_ENV) == "1" else "default"
+    return name, RECIPES[name]

@@ -89,3 +89,315 @@ def label_statistics(labels_by_split: dict[str, np.ndarray]) -> Figure:
     right.set_xlabel("")
     figure.tight_layout()
     return figure
+
+
+# --- notebook 04: class activation maps ---
+
+
+def overlay(ax: plt.Axes, image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.5, vmin: float | None = None, vmax: float | None = None):
+    """Draw a greyscale canvas with a heatmap over it; return the heatmap artist."""
+    ax.imshow(image, cmap="gray", vmin=0, vmax=255)
+    artist = ax.imshow(heatmap, cmap=HEATMAP, alpha=alpha, vmin=vmin, vmax=vmax, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return artist
+
+
+def probability_bars(ax: plt.Axes, probabilities: np.ndarray, true_labels: np.ndarray, threshold: float = 0.5) -> None:
+    """Horizontal bars of the 10 label probabilities, true labels in bold, the threshold dashed."""
+    colours = sns.color_palette(PALETTE, 2)
+    truth = np.asarray(true_labels, dtype=bool)
+    ax.barh(range(NUM_CLASSES), probabilities, color=[colours[0] if t else colours[1] for t in truth])
+    ax.axvline(threshold, color="black", linestyle="--", linewidth=1)
+    ax.set_yticks(range(NUM_CLASSES), CLASS_NAMES)
+    for tick, t in zip(ax.get_yticklabels(), truth):
+        tick.set_fontweight("bold" if t else "normal")
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("predicted probability")
+    ax.legend(
+        handles=[plt.Rectangle((0, 0), 1, 1, color=colours[0]), plt.Rectangle((0, 0), 1, 1, color=colours[1]), plt.Line2D([], [], color="black", ls="--")],
+        labels=["true label", "not present", f"threshold {threshold:g}"],
+        loc="lower right",
+        fontsize=7,
+    )
+
+
+def figure2(
+    image: np.ndarray,
+    probabilities: np.ndarray,
+    maps: np.ndarray,
+    true_labels: np.ndarray,
+    *,
+    top_k: int = 4,
+    threshold: float = 0.5,
+    alpha: float = 0.55,
+) -> Figure:
+    """The study's Figure 2: (a) the image, (b) label probabilities, (c) CAMs of the top labels.
+
+    Parameters
+    ----------
+    image : uint8 array (H, W)
+    probabilities : array (10,)
+    maps : array (H, W, 10)
+        Class maps of this image, drawn on one colour scale (normalise them
+        per image first to compare classes).
+    true_labels : array (10,) of 0/1
+    top_k : int
+        Heatmaps of the ``top_k`` most probable labels.
+    threshold : float
+        Marked on the probability bars.
+    alpha : float
+        Opacity of the heatmaps over the image.
+    """
+    order = np.argsort(probabilities)[::-1][:top_k]
+    figure = plt.figure(figsize=(11, 1.3 * (top_k + 1)), layout="constrained")
+    grid = figure.add_gridspec(top_k + 1, 2, width_ratios=[1.7, 1])
+    image_ax = figure.add_subplot(grid[0, 0])
+    image_ax.imshow(image, cmap="gray", vmin=0, vmax=255)
+    image_ax.set_xticks([])
+    image_ax.set_yticks([])
+    truth = ", ".join(CLASS_NAMES[c] for c in np.flatnonzero(true_labels))
+    image_ax.set_title(f"(a) the image; true labels: {truth}", fontsize=10)
+    bars_ax = figure.add_subplot(grid[:, 1])
+    probability_bars(bars_ax, probabilities, true_labels, threshold)
+    bars_ax.set_title("(b) predicted probabilities", fontsize=10)
+    low, high = float(maps[..., order].min()), float(maps[..., order].max())
+    heat_axes = [figure.add_subplot(grid[row, 0]) for row in range(1, top_k + 1)]
+    for ax, c in zip(heat_axes, order):
+        artist = overlay(ax, image, maps[..., c], alpha, low, high)
+        verdict = "true label" if true_labels[c] else "not present"
+        ax.set_title(f"(c) CAM of {CLASS_NAMES[c]}: p = {probabilities[c]:.2f} ({verdict})", fontsize=9)
+    figure.colorbar(artist, ax=heat_axes, label="class activation", shrink=0.8)
+    return figure
+
+
+def cam_steps(image: np.ndarray, features: np.ndarray, weights: np.ndarray, class_id: int, shown: int = 4) -> Figure:
+    """CAM step by step for one image and class: feature maps -> weights -> sum -> upsample.
+
+    Parameters
+    ----------
+    image : uint8 array (H, W)
+    features : array (h, w, K)
+        The ``last_conv`` maps of the image.
+    weights : array (K, 10)
+        The Dense kernel.
+    class_id : int
+    shown : int
+        How many of the most heavily weighted feature maps to draw.
+    """
+    from helpers.cam import upsample
+
+    column = weights[:, class_id]
+    contribution = features.mean(axis=(0, 1)) * column
+    top = np.argsort(np.abs(contribution))[::-1][:shown]
+    small = features @ column
+    figure = plt.figure(figsize=(12, 4.6), layout="constrained")
+    grid = figure.add_gridspec(2, shown)
+    for i, k in enumerate(top):
+        ax = figure.add_subplot(grid[0, i])
+        ax.imshow(features[..., k], cmap=HEATMAP)
+        ax.set_title(f"map f{k}, weight {column[k]:+.2f}", fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    half = shown // 2
+    raw_ax = figure.add_subplot(grid[1, :half])
+    shown_raw = raw_ax.imshow(small, cmap=HEATMAP)
+    raw_ax.set_title(f"sum over all {len(column)} maps: {features.shape[0]}x{features.shape[1]}", fontsize=9)
+    figure.colorbar(shown_raw, ax=raw_ax, shrink=0.8)
+    up_ax = figure.add_subplot(grid[1, half:])
+    big = upsample(small[None, :, :, None], image.shape)[0, ..., 0]
+    figure.colorbar(overlay(up_ax, image, big, 0.6), ax=up_ax, shrink=0.8, label="class activation")
+    up_ax.set_title(f"upsampled to {image.shape[0]}x{image.shape[1]} and laid over the image", fontsize=9)
+    raw_ax.set_xticks([])
+    raw_ax.set_yticks([])
+    figure.suptitle(f"CAM of {CLASS_NAMES[class_id]}: the feature maps that count most, weighted and summed")
+    return figure
+
+
+# --- notebook 02: activations and losses ---
+
+
+def activation_comparison(
+    logits: np.ndarray,
+    softmax: np.ndarray,
+    sigmoid: np.ndarray,
+    row_titles: list[str],
+    positives: np.ndarray | None = None,
+) -> Figure:
+    """Bars of logits, softmax and sigmoid outputs side by side, one logit vector per row.
+
+    Parameters
+    ----------
+    logits, softmax, sigmoid : arrays (M, 10)
+        The logits and the two activations of them.
+    row_titles : list of str
+        One title per row, e.g. what the logits say.
+    positives : array (M, 10) of 0/1, optional
+        The labels to draw in a highlight colour.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    logits, softmax, sigmoid = (np.asarray(a, dtype=float) for a in (logits, softmax, sigmoid))
+    if logits.ndim != 2 or logits.shape[1] != NUM_CLASSES or softmax.shape != logits.shape or sigmoid.shape != logits.shape:
+        raise ValueError(f"logits, softmax and sigmoid must share one shape (M, {NUM_CLASSES}); got {logits.shape}, {softmax.shape}, {sigmoid.shape}")
+    if len(row_titles) != len(logits):
+        raise ValueError(f"row_titles must have one title per row ({len(logits)}); got {len(row_titles)}")
+    positives = np.zeros(logits.shape, bool) if positives is None else np.asarray(positives, bool)
+    base, highlight = sns.color_palette(PALETTE)[0], sns.color_palette(PALETTE)[1]
+    figure, axes = plt.subplots(len(logits), 3, figsize=(13, 2.3 * len(logits) + 0.6), sharex=True, squeeze=False)
+    x = np.arange(NUM_CLASSES)
+    for row, title in enumerate(row_titles):
+        colours = [highlight if p else base for p in positives[row]]
+        for ax, values, name in zip(axes[row], (logits[row], softmax[row], sigmoid[row]), ("logit", "softmax", "sigmoid")):
+            ax.bar(x, values, color=colours)
+            ax.axhline(0, color="black", lw=0.6)
+            if name == "logit":
+                ax.set_ylabel(title, rotation=0, ha="right", va="center")
+            else:
+                ax.set_ylim(0, 1.05)
+                ax.text(0.98, 0.93, f"sum = {values.sum():.2f}", transform=ax.transAxes, ha="right", va="top", fontsize=9)
+            if row == 0:
+                ax.set_title({"logit": "logits (any real number)", "softmax": "softmax: one class among all", "sigmoid": "sigmoid: one yes/no per class"}[name])
+    for ax in axes[-1]:
+        ax.set_xticks(x, CLASS_NAMES, rotation=60, ha="right")
+    figure.tight_layout()
+    return figure
+
+
+def loss_and_gradient(sweep: pd.DataFrame, label: str) -> Figure:
+    """Both losses and their gradients as one positive label's logit varies.
+
+    Parameters
+    ----------
+    sweep : pandas.DataFrame
+        From :func:`helpers.activations.logit_sweep`.
+    label : str
+        The class whose logit varies, for the titles.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    needed = ["logit", "binary cross-entropy", "categorical cross-entropy", "binary gradient", "categorical gradient"]
+    missing = [column for column in needed if column not in sweep.columns]
+    if missing:
+        raise ValueError(f"sweep lacks the columns {missing}; make it with helpers.activations.logit_sweep")
+    figure, (left, right) = plt.subplots(1, 2, figsize=(12, 3.8))
+    for name, colour in zip(("binary", "categorical"), sns.color_palette(PALETTE)):
+        left.plot(sweep["logit"], sweep[f"{name} cross-entropy"], color=colour, label=f"{name} cross-entropy")
+        right.plot(sweep["logit"], sweep[f"{name} gradient"], color=colour, label=f"{name} cross-entropy")
+    right.axhline(0, color="black", lw=0.6)
+    left.set_title(f"Loss as the {label} logit grows")
+    right.set_title(f"Its gradient: pushes the {label} logit up where < 0")
+    left.set_ylabel("loss of one example (nats)")
+    right.set_ylabel(f"d loss / d logit({label})")
+    for ax in (left, right):
+        ax.set_xlabel(f"logit of {label} (a true label)")
+        ax.legend(frameon=False)
+    figure.tight_layout()
+    return figure
+
+
+def threshold_curves(sweeps: dict[str, pd.DataFrame], chosen: dict[str, float], score: str = "exact_match") -> Figure:
+    """One score against the decision threshold, one curve per model.
+
+    Parameters
+    ----------
+    sweeps : dict
+        A name for each table from :func:`helpers.head_comparison.threshold_sweep`.
+    chosen : dict
+        The threshold marked on each named curve.
+    score : str
+        The column to plot.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    figure, ax = plt.subplots(figsize=(7, 3.6))
+    for (name, sweep), colour in zip(sweeps.items(), sns.color_palette(PALETTE)):
+        if score not in sweep.columns:
+            raise ValueError(f"sweep {name!r} has no column {score!r}; it has {list(sweep.columns)}")
+        ax.plot(sweep.index, sweep[score], color=colour, label=name)
+        if name in chosen:
+            ax.plot([chosen[name]], [sweep[score].loc[chosen[name]]], "o", color=colour)
+    ax.axvline(0.5, color="grey", ls="--", lw=0.8)
+    ax.text(0.51, 0.98, "0.5", transform=ax.get_xaxis_transform(), va="top", color="grey")
+    ax.set_xlabel("threshold (a label is predicted at or above it)")
+    ax.set_ylabel(score.replace("_", " "))
+    ax.set_title(f"Validation {score.replace('_', ' ')}: the best threshold depends on the head")
+    ax.legend(frameon=False)
+    figure.tight_layout()
+    return figure
+
+
+def head_probabilities(image: np.ndarray, probabilities: dict[str, np.ndarray], labels: np.ndarray) -> Figure:
+    """One composite, and the probabilities each model gives its ten classes.
+
+    Parameters
+    ----------
+    image : uint8 array (32, 128)
+    probabilities : dict
+        A name for each model's probabilities, array (10,).
+    labels : array (10,) of 0/1
+        The true labels, drawn in a highlight colour.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    labels = np.asarray(labels, bool)
+    if labels.shape != (NUM_CLASSES,):
+        raise ValueError(f"labels must have shape ({NUM_CLASSES},); got {labels.shape}")
+    figure = plt.figure(figsize=(4 * max(len(probabilities), 2), 4.6))
+    grid = figure.add_gridspec(2, len(probabilities), height_ratios=[1, 2.2])
+    top = figure.add_subplot(grid[0, :])
+    top.imshow(image, cmap="gray", vmin=0, vmax=255)
+    top.set_title("true labels: " + ", ".join(CLASS_NAMES[c] for c in np.flatnonzero(labels)))
+    top.axis("off")
+    base, highlight = sns.color_palette(PALETTE)[0], sns.color_palette(PALETTE)[1]
+    for column, (name, values) in enumerate(probabilities.items()):
+        values = np.asarray(values, dtype=float)
+        if values.shape != (NUM_CLASSES,):
+            raise ValueError(f"probabilities[{name!r}] must have shape ({NUM_CLASSES},); got {values.shape}")
+        ax = figure.add_subplot(grid[1, column])
+        ax.bar(np.arange(NUM_CLASSES), values, color=[highlight if t else base for t in labels])
+        ax.axhline(0.5, color="grey", ls="--", lw=0.8)
+        ax.set_ylim(0, 1.05)
+        ax.set_title(name)
+        ax.set_ylabel("predicted probability")
+        ax.set_xticks(np.arange(NUM_CLASSES), CLASS_NAMES, rotation=60, ha="right")
+    figure.tight_layout()
+    return figure
+
+
+# --- notebook 03: training and evaluation ---
+
+
+def training_history(history: dict[str, list[float]]) -> Figure:
+    """Loss and accuracy per epoch, training against validation (the study's Figure 5)."""
+    epochs = np.arange(1, len(history["loss"]) + 1)
+    figure, (loss_ax, score_ax) = plt.subplots(1, 2, figsize=(11, 3.6), layout="constrained")
+    loss_ax.plot(epochs, history["loss"], label="training")
+    loss_ax.plot(epochs, history["val_loss"], label="validation")
+    loss_ax.set(title="Binary cross-entropy", xlabel="epoch", ylabel="loss")
+    loss_ax.legend()
+    score_ax.plot(epochs, history["per_label_accuracy"], label="per-label accuracy, training")
+    score_ax.plot(epochs, history["val_per_label_accuracy"], label="per-label accuracy, validation")
+    score_ax.plot(epochs, history["val_exact_match"], label="exact match, validation", linestyle="--")
+    score_ax.set(title="Per-label accuracy flatters; exact match does not", xlabel="epoch", ylabel="share right", ylim=(0, 1))
+    score_ax.legend(fontsize=8, loc="lower right")
+    return figure
+
+
+def per_class_heatmap(per_class: pd.DataFrame) -> Figure:
+    """Heatmap of the per-class precision, recall, F1 and average precision."""
+    columns = ["precision", "recall", "f1", "average_precision"]
+    figure, ax = plt.subplots(figsize=(6.5, 4.2), layout="constrained")
+    sns.heatmap(per_class[columns], annot=True, fmt=".2f", cmap="viridis", vmin=0.5, vmax=1, ax=ax, cbar_kws={"label": "score"})
+    ax.set_title("Test scores per class (threshold 0.5)")
+    ax.set_ylabel("")
+    return figure

@@ -1,12 +1,17 @@
-"""Hand-written activations and losses against Keras and finite differences."""
+"""Hand-written activations and losses against Keras and finite differences; their figures."""
 
 from __future__ import annotations
 
 import keras
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from helpers import activations
+from helpers import activations, plots
 
 
 @pytest.fixture
@@ -65,3 +70,87 @@ def test_gradients_match_finite_differences(logits_and_targets, loss, gradient, 
 def test_mismatched_shapes_are_refused():
     with pytest.raises(ValueError, match=r"targets and logits must have the same shape; got \(2, 10\) and \(2, 9\)"):
         activations.binary_cross_entropy(np.zeros((2, 10)), np.zeros((2, 9)))
+
+
+@pytest.fixture
+def trouser_and_bag():
+    y = np.zeros(10)
+    y[[1, 8]] = 1
+    z = np.full(10, -3.0)
+    z[8] = 3.0
+    return y, z
+
+
+def test_logit_sweep_matches_the_losses_and_gradients(trouser_and_bag):
+    y, z = trouser_and_bag
+    sweep = activations.logit_sweep(y, z, label=1, values=np.array([-2.0, 0.0, 5.0]))
+    at_zero = z.copy()
+    at_zero[1] = 0.0
+    row = sweep.iloc[1]
+    assert row["logit"] == 0.0
+    assert row["binary cross-entropy"] == pytest.approx(10 * activations.binary_cross_entropy(y, at_zero))
+    assert row["categorical cross-entropy"] == pytest.approx(activations.categorical_cross_entropy(y, at_zero))
+    assert row["binary gradient"] == pytest.approx(activations.sigmoid(0.0) - 1)
+    assert row["categorical gradient"] == pytest.approx(activations.softmax(at_zero)[1] - 0.5)
+
+
+def test_logit_sweep_gradients_match_the_slope_of_the_loss(trouser_and_bag):
+    y, z = trouser_and_bag
+    values = np.linspace(-6, 6, 1201)
+    sweep = activations.logit_sweep(y, z, label=1, values=values)
+    for name in ("binary", "categorical"):
+        slope = np.gradient(sweep[f"{name} cross-entropy"].to_numpy(), values)
+        np.testing.assert_allclose(slope[1:-1], sweep[f"{name} gradient"].to_numpy()[1:-1], atol=1e-3)
+
+
+def test_categorical_loss_punishes_a_second_confident_label_and_binary_does_not(trouser_and_bag):
+    y, z = trouser_and_bag
+    sweep = activations.logit_sweep(y, z, label=1, values=np.array([3.0, 8.0]))
+    assert sweep["categorical gradient"].iloc[1] > 0  # pushing Trouser past Bag raises the loss
+    assert (sweep["binary gradient"] < 0).all()  # binary always asks for more
+
+
+def test_logit_sweep_refuses_a_label_out_of_range(trouser_and_bag):
+    y, z = trouser_and_bag
+    with pytest.raises(ValueError, match="label must be a class index from 0 to 9; got 10"):
+        activations.logit_sweep(y, z, label=10, values=np.zeros(3))
+
+
+def test_logit_sweep_refuses_a_batch(trouser_and_bag):
+    y, z = trouser_and_bag
+    with pytest.raises(ValueError, match=r"y and z must be one vector each, of the same length; got \(1, 10\) and \(10,\)"):
+        activations.logit_sweep(y[None], z, label=1, values=np.zeros(3))
+
+
+def test_logit_sweep_refuses_a_target_without_labels():
+    with pytest.raises(ValueError, match="y must be a multi-hot vector of 0 and 1 with at least one label"):
+        activations.logit_sweep(np.zeros(10), np.zeros(10), label=1, values=np.zeros(3))
+
+
+def test_problem_table_pairs_multi_label_with_sigmoid_and_binary_cross_entropy():
+    table = activations.problem_table()
+    assert len(table) == 5
+    assert table.loc["multi-label", "last layer"] == "1 unit per class, sigmoid"
+    assert table.loc["multi-label", "Keras loss"] == "binary_crossentropy"
+    assert "softmax" in table.loc["multi-class, single-label", "last layer"]
+    assert "linear" in table.loc["regression to arbitrary values", "last layer"]
+
+
+def test_activation_comparison_draws_three_panels_per_row():
+    z = np.array([np.linspace(-2, 2, 10), np.zeros(10)])
+    figure = plots.activation_comparison(z, activations.softmax(z), activations.sigmoid(z), ["a", "b"])
+    assert len(figure.axes) == 6
+    plt.close(figure)
+
+
+def test_activation_comparison_refuses_one_title_too_few():
+    z = np.zeros((2, 10))
+    with pytest.raises(ValueError, match=r"row_titles must have one title per row \(2\); got 1"):
+        plots.activation_comparison(z, z, z, ["a"])
+
+
+def test_loss_and_gradient_draws_both_losses(trouser_and_bag):
+    y, z = trouser_and_bag
+    figure = plots.loss_and_gradient(activations.logit_sweep(y, z, 1, np.linspace(-5, 5, 11)), "Trouser")
+    assert [len(ax.get_lines()) for ax in figure.axes] == [2, 3]  # right: two gradients and the zero line
+    plt.close(figure)

@@ -1,0 +1,187 @@
+"""Notebook 04 in a real JupyterLab and a real Chromium: run it all, then use the CAM explorer.
+
+The explorer is ipywidgets: an image slider, a label chooser and an Output that
+shows the matplotlib figure. Only a browser shows that the widgets render, that
+moving them redraws the figure, and that nothing raises on the way.
+Screenshots land in test-artifacts/browser/ for the CI log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Locator, Page, expect, sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts" / "browser"  # git-ignored
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's; a Playwright-downloaded browser is never used
+# Without the networking flags Chromium keeps calling home, which floods a closed network.
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+NOTEBOOK = "notebooks/04_explore_class_activation_maps.ipynb"
+OPEN_TIMEOUT_MS = 180_000  # page, extensions, kernel start
+RUN_ALL_TIMEOUT_MS = 240_000  # model load and CAM on 1,000 images on a slow 2-core machine
+REDRAW_TIMEOUT_MS = 60_000
+# The figure: an ipywidgets Image holding the PNG, or an <img> inside an ipywidgets Output.
+FIGURE = "img.widget-image, .widget-output img"
+
+PANEL = "window.jupyterapp.shell.currentWidget"
+KERNEL_IDLE = f"""() => {{
+    const session = {PANEL}.sessionContext.session;
+    return !!(session && session.kernel && session.kernel.status === 'idle');
+}}"""
+ALL_CELLS_RAN = f"""() => window.__runAll !== undefined
+    && ({KERNEL_IDLE})()
+    && ![...document.querySelectorAll('.jp-InputArea-prompt')].some(p => p.textContent.includes('*'))"""
+ERROR_OUTPUTS = f"""() => {{
+    const errors = [];
+    for (const cell of {PANEL}.content.model.cells) {{
+        if (cell.type !== 'code') continue;
+        for (const output of cell.outputs.toJSON())
+            if (output.output_type === 'error') errors.push(`${{output.ename}}: ${{output.evalue}}`);
+    }}
+    // widget Outputs (the explorer's figure) are not in the notebook model: read the page
+    for (const node of document.querySelectorAll('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'))
+        if (node.textContent.includes('Traceback')) errors.push(node.textContent.slice(0, 2000));
+    return errors;
+}}"""
+FIGURE_REPLACED_OR_ERROR = f"""([root, old]) => {{
+    const img = root.querySelector({FIGURE!r});
+    return (!!img && img.src !== old) || [...root.querySelectorAll('[data-mime-type="application/vnd.jupyter.stderr"]')]
+        .some(node => node.textContent.includes('Traceback'));
+}}"""
+
+
+def _shot(target: Page | Locator, name: str, **options) -> bytes:
+    return target.screenshot(path=ARTIFACTS / name, **options)
+
+
+def _assert_no_errors(page: Page) -> None:
+    errors = page.evaluate(ERROR_OUTPUTS)
+    assert errors == [], "error outputs in the notebook:\n" + "\n".join(errors)
+
+
+def _figure_changed(page: Page, explorer: Locator, old_src: str, after: str) -> str:
+    """Wait until the explorer's figure is replaced; return the new image source."""
+    try:
+        page.wait_for_function(FIGURE_REPLACED_OR_ERROR, arg=[explorer.element_handle(), old_src], timeout=REDRAW_TIMEOUT_MS)
+    except PlaywrightTimeout:
+        pytest.fail(f"the explorer's figure did not change within {REDRAW_TIMEOUT_MS / 1000:.0f} s after {after}")
+    _assert_no_errors(page)
+    return explorer.locator(FIGURE).first.get_attribute("src")
+
+
+def _move_slider(page: Page, slider: Locator) -> int:
+    """Type the next image number into the slider's editable readout; return it."""
+    handle = slider.locator(".noUi-handle").first
+    now, top = (int(float(handle.get_attribute(name))) for name in ("aria-valuenow", "aria-valuemax"))
+    target = now + 1 if now < top else now - 1
+    readout = slider.locator(".widget-readout")
+    readout.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.type(str(target))
+    page.keyboard.press("Enter")
+    expect(readout).to_have_text(str(target))
+    return target
+
+
+def _choose_other_label(chooser: Locator) -> str:
+    """Pick a label other than the current one in a Dropdown or ToggleButtons; return it."""
+    select = chooser.locator("select")
+    if select.count():
+        current = select.locator("option:checked").inner_text()
+        other = next(text for text in select.locator("option").all_inner_texts() if text != current)
+        select.select_option(label=other)
+        return other
+    value = chooser.locator("button.widget-toggle-button:not(.mod-active)").first.get_attribute("value")
+    button = chooser.locator(f'button.widget-toggle-button[value="{value}"]')  # stays put once active
+    other = button.inner_text()
+    button.click()
+    expect(button).to_contain_class("mod-active")
+    return other
+
+
+def _report_artifacts() -> None:
+    print(f"\nbrowser screenshots in {ARTIFACTS}:")
+    for path in sorted(ARTIFACTS.glob("*.png")):
+        print(f"  {path.name}: {path.stat().st_size:,} bytes")
+
+
+def test_explorer_redraws_when_image_and_label_change(jupyter_lab):
+    assert CHROMIUM.exists(), f"{CHROMIUM} is missing; install Debian's chromium (`make test` does, as root)"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for old in ARTIFACTS.glob("*.png"):
+        old.unlink()
+    notebook_file = ROOT / NOTEBOOK
+    committed = hashlib.sha256(notebook_file.read_bytes()).hexdigest()
+    started = time.monotonic()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(REDRAW_TIMEOUT_MS)
+        try:
+            page.goto(jupyter_lab.url(f"lab/tree/{NOTEBOOK}"), timeout=OPEN_TIMEOUT_MS)
+            page.wait_for_function(
+                f"() => !!window.jupyterapp && !!{PANEL} && {PANEL}.context && {PANEL}.context.path === {NOTEBOOK!r}",
+                timeout=OPEN_TIMEOUT_MS,
+            )
+            page.wait_for_function(KERNEL_IDLE, timeout=OPEN_TIMEOUT_MS)
+
+            # Run > Run All Cells; the command resolves once every cell has run (false if one failed)
+            page.evaluate("""() => { window.jupyterapp.commands.execute('notebook:run-all-cells')
+                .then(ok => { window.__runAll = ok; }, error => { window.__runAll = String(error); }); }""")
+            page.wait_for_function(ALL_CELLS_RAN, timeout=RUN_ALL_TIMEOUT_MS)
+            ran_at = time.monotonic()
+            _assert_no_errors(page)
+            assert page.evaluate("() => window.__runAll") is True, "Run All Cells stopped early"
+
+            slider = page.locator(".widget-slider").filter(has=page.locator(".widget-label", has_text="image"))
+            chooser = page.locator(".widget-dropdown, .widget-toggle-buttons").filter(
+                has=page.locator(".widget-label", has_text="label")
+            )
+            expect(slider).to_have_count(1)
+            expect(chooser).to_have_count(1)
+            explorer = page.locator(".jp-OutputArea-output").filter(has=slider).filter(has=chooser).last
+            figure = explorer.locator(FIGURE).first
+            expect(figure).to_be_visible()
+            explorer.scroll_into_view_if_needed()
+
+            src_before = figure.get_attribute("src")
+            _shot(page, "1-page-before.png", full_page=True)
+            explorer_before = _shot(explorer, "1-explorer-before.png")
+            figure_before = _shot(figure, "1-figure-before.png")
+
+            image = _move_slider(page, slider)
+            src_image = _figure_changed(page, explorer, src_before, f"moving the image slider to {image}")
+            explorer_image = _shot(explorer, f"2-explorer-image-{image}.png")
+            figure_image = _shot(figure, f"2-figure-image-{image}.png")
+
+            label = _choose_other_label(chooser)
+            src_label = _figure_changed(page, explorer, src_image, f"choosing the label {label!r}")
+            _shot(page, "3-page-after.png", full_page=True)
+            explorer_label = _shot(explorer, "3-explorer-label.png")
+            figure_label = _shot(figure, "3-figure-label.png")
+
+            assert len({src_before, src_image, src_label}) == 3, "each change must draw a new figure"
+            assert figure_image != figure_before and explorer_image != explorer_before, f"image {image} looks unchanged"
+            assert figure_label != figure_image and explorer_label != explorer_image, f"label {label!r} looks unchanged"
+            _assert_no_errors(page)
+            print(f"\nrun-all took {ran_at - started:.0f} s; the whole browser session {time.monotonic() - started:.0f} s")
+        except BaseException:  # pytest.fail() raises a BaseException too
+            try:
+                _shot(page, "failure-page.png", full_page=True)
+            except Exception:  # noqa: BLE001 - the original error matters more
+                pass
+            print(f"\njupyter lab log (tail):\n{jupyter_lab.log_tail()}")
+            raise
+        finally:
+            browser.close()
+            _report_artifacts()
+            if hashlib.sha256(notebook_file.read_bytes()).hexdigest() != committed:
+                pytest.fail(f"{NOTEBOOK} changed on disk while the browser ran it (autosave must stay off)")

@@ -1,0 +1,101 @@
+"""The GAP network, its training data, saving and loading."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import keras
+import numpy as np
+import pytest
+
+from helpers import composite, model
+
+
+def test_network_ends_in_last_conv_gap_and_sigmoid_dense():
+    network = model.build_gap_cnn(((8,), (16,)), last_filters=12)
+    names = [layer.name for layer in network.layers]
+    assert names[-3:] == ["last_conv", "gap", "predictions"]
+    assert network.layers[-1].activation.__name__ == "sigmoid"
+    assert network.output_shape == (None, 10)
+    assert network.get_layer("last_conv").output.shape[1:] == (4, 16, 12)
+
+
+def test_saved_network_takes_raw_canvases_with_or_without_channel(tmp_path):
+    path = model.save(model.build_gap_cnn(((8,),), last_filters=8), tmp_path / "net.keras")
+    canvases = np.random.default_rng(0).integers(0, 256, (3, 32, 128), dtype=np.uint8)
+    without_channel = model.load(path).predict(canvases, verbose=0)
+    with_channel = model.load(path).predict(canvases[..., None], verbose=0)
+    np.testing.assert_allclose(without_channel, with_channel, rtol=1e-6)
+
+
+def test_space_to_depth_is_a_lossless_fold():
+    x = np.arange(2 * 4 * 6, dtype="float32").reshape(2, 4, 6, 1)
+    folded = keras.ops.convert_to_numpy(model.space_to_depth(keras.ops.convert_to_tensor(x), 2))
+    assert folded.shape == (2, 2, 3, 4)
+    np.testing.assert_array_equal(folded[0, 1, 2], [x[0, 2, 4, 0], x[0, 2, 5, 0], x[0, 3, 4, 0], x[0, 3, 5, 0]])
+
+
+def test_unknown_head_activation_is_refused():
+    with pytest.raises(ValueError, match="head_activation must be 'sigmoid' or 'softmax'; got 'relu'"):
+        model.build_gap_cnn(head_activation="relu")
+
+
+def test_fresh_composites_change_every_epoch_and_repeat_with_the_seed(fashion_data):
+    (x, y), _ = fashion_data
+    pool = composite.source_pools(0)["train"]
+    first = model.FreshComposites(x, y, pool, count=64, batch_size=32, seed=3)
+    again = model.FreshComposites(x, y, pool, count=64, batch_size=32, seed=3)
+    batch = first[0][0].copy()
+    assert len(first) == 2 and first[0][0].shape == (32, 32, 128) and first[0][1].dtype == np.float32
+    np.testing.assert_array_equal(batch, again[0][0])
+    first.on_epoch_end()
+    assert not np.array_equal(batch, first[0][0])
+
+
+def test_fresh_composites_never_use_validation_products(fashion_data, splits):
+    (x, y), _ = fashion_data
+    pool = composite.source_pools(0)["train"]
+    assert not np.isin(splits["val"].sources, pool).any()
+
+
+def test_training_is_repeatable_and_keeps_the_best_epoch(splits, fashion_data):
+    recipe = dataclasses.replace(model.RECIPES["default"], blocks=((8,),), last_filters=8, epochs=2, composites_per_epoch=256, batch_size=64)
+    small_val = dataclasses.replace(splits["val"], images=splits["val"].images[:64], labels=splits["val"].labels[:64])
+    runs = [
+        model.train(recipe, splits["train"], small_val, seed=1, fashion_train=fashion_data[0], pool=composite.source_pools(0)["train"], verbose=0)
+        for _ in range(2)
+    ]
+    (first, history), (second, _) = runs
+    assert set(history) >= {"loss", "val_loss", "per_label_accuracy", "val_exact_match", "seconds"}
+    for a, b in zip(first.get_weights(), second.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_fresh_training_without_the_pool_is_refused(splits):
+    with pytest.raises(ValueError, match="fresh composites need fashion_train"):
+        model.train(model.RECIPES["default"], splits["train"], splits["val"])
+
+
+def test_save_and_load_round_trip(tmp_path):
+    network = model.build_gap_cnn(((8,),), last_filters=8)
+    path = model.save(network, tmp_path / "net.keras")
+    assert [p.name for p in tmp_path.iterdir()] == ["net.keras"]
+    canvases = np.zeros((2, 32, 128), np.uint8)
+    np.testing.assert_allclose(model.load(path).predict(canvases, verbose=0), network.predict(canvases, verbose=0))
+
+
+def test_save_refuses_other_suffixes(tmp_path):
+    with pytest.raises(ValueError, match="model files end in .keras; got net.h5"):
+        model.save(model.build_gap_cnn(((8,),), last_filters=8), tmp_path / "net.h5")
+
+
+def test_load_names_the_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no model at .*missing.keras; train one with `python -m helpers train`"):
+        model.load(tmp_path / "missing.keras")
+
+
+def test_light_recipe_is_chosen_by_the_environment(monkeypatch):
+    monkeypatch.setenv(model.LIGHT_ENV, "1")
+    assert model.recipe_for_this_machine()[0] == "light"
+    monkeypatch.delenv(model.LIGHT_ENV)
+    assert model.recipe_for_this_machine()[0] == "default"
