@@ -13,8 +13,10 @@ DEBIAN_DATA := /usr/share/datasets/fashion-mnist
 lab: setup data
 	$(BIN)/jupyter lab notebooks/
 
+# Unit tests, the Binder check and the real-browser test (its screenshots and
+# the measured memory are printed: -rP), then every notebook under strict nbval.
 test: setup data
-	$(BIN)/pytest tests
+	$(BIN)/pytest tests -rP
 	$(BIN)/pytest --nbval --nbval-current-env --nbval-cell-timeout=1800 notebooks
 
 setup: $(INSTALLED)

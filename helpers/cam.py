@@ -61,10 +61,10 @@ def _check_images(model: keras.Model, images: np.ndarray) -> np.ndarray:
     height, width = model.input_shape[1:3]
     if images.ndim == 4 and images.shape[-1] == 1:
         images = images[..., 0]
-    if images.ndim != 3 or images.shape[1:] != (height, width):
-        raise ValueError(
-            f"images must have shape (N, {height}, {width}) or (N, {height}, {width}, 1); got {images.shape}"
-        )
+    fits = images.ndim == 3 and all(want in (None, got) for want, got in zip((height, width), images.shape[1:]))
+    if not fits:
+        h, w = height or "H", width or "W"
+        raise ValueError(f"images must have shape (N, {h}, {w}) or (N, {h}, {w}, 1); got {images.shape}")
     if images.dtype != np.uint8:
         raise ValueError(f"images must be uint8 canvases (0-255); got {images.dtype}")
     return images
@@ -164,7 +164,8 @@ def class_activation_maps(
     maps, probabilities = [], []
     for features, probs in _forward(model, images, batch_size):
         small = np.einsum("nhwk,kc->nhwc", features, weights)
-        maps.append(upsample(small, model.input_shape[1:3]) if upsampled else small.astype(np.float32))
+        canvas = np.asarray(images).shape[1:3]
+        maps.append(upsample(small, canvas) if upsampled else small.astype(np.float32))
         probabilities.append(probs)
     return ClassActivationMaps(normalize_maps(np.concatenate(maps), normalize), np.concatenate(probabilities))
 

@@ -14,22 +14,25 @@ from keras import layers
 
 from helpers.composite import Composites, compose
 from helpers.fashion import NUM_CLASSES
+from helpers.quiet import native_stderr_silenced
 
-INPUT_SHAPE = (32, 128, 1)
+INPUT_SHAPE = (None, None, 1)  # any canvas: 32 x 128 composites, or 32 x 32 single products
 LAST_CONV = "last_conv"
 
 
-def space_to_depth(x: keras.KerasTensor, size: int) -> keras.KerasTensor:
-    """Fold each ``size x size`` patch of pixels into channels (lossless).
+def fold_patches(size: int, name: str = "fold") -> layers.Conv2D:
+    """A fixed, lossless layer that folds each ``size x size`` pixel patch into channels.
 
     A first convolution over one channel runs far below a CPU's speed; the
     same pixels as ``size**2`` channels at a lower resolution keep every
-    detail and let the convolutions run fast.
+    detail and let the following convolutions run fast. It is a convolution
+    with one-hot kernels (not trained), so it works at any canvas size.
     """
-    height, width, channels = x.shape[1:]
-    x = layers.Reshape((height // size, size, width // size, size * channels), name="fold_rows")(x)
-    x = layers.Permute((1, 3, 2, 4), name="fold_swap")(x)
-    return layers.Reshape((height // size, width // size, size * size * channels), name="fold_patches")(x)
+    kernel = np.eye(size * size, dtype="float32").reshape(size, size, 1, size * size)
+    return layers.Conv2D(
+        size * size, size, strides=size, use_bias=False, trainable=False, name=name,
+        kernel_initializer=keras.initializers.Constant(kernel),
+    )
 
 
 def build_gap_cnn(
@@ -60,7 +63,7 @@ def build_gap_cnn(
         Batch-normalise every convolution before ``last_conv``.
     fold : int
         Fold ``fold x fold`` pixel patches into channels first (see
-        :func:`space_to_depth`); 1 keeps the canvas as it is.
+        :func:`fold_patches`); 1 keeps the canvas as it is.
     head_activation : {"sigmoid", "softmax"}
         The output activation: sigmoid for multi-label (the default); softmax
         only to show, in notebook 02, why it does not fit.
@@ -75,7 +78,7 @@ def build_gap_cnn(
     inputs = keras.Input(shape=input_shape, name="canvas")  # Keras adds a missing channel axis
     x = layers.Rescaling(1 / 255, name="rescale")(inputs)
     if fold > 1:
-        x = space_to_depth(x, fold)
+        x = fold_patches(fold)(x)
     for b, filters_of_block in enumerate(blocks, start=1):
         for c, filters in enumerate(filters_of_block, start=1):
             x = layers.Conv2D(filters, 3, padding="same", use_bias=not batch_norm, name=f"block{b}_conv{c}")(x)
@@ -127,8 +130,8 @@ class Recipe:
     batch_norm: bool = True
     fold: int = 2
     epochs: int = 12
-    batch_size: int = 256
-    learning_rate: float = 3e-3
+    batch_size: int = 64
+    learning_rate: float = 2e-3
     weight_decay: float = 1e-4
     fresh_composites: bool = True
     composites_per_epoch: int = 9_000
@@ -142,10 +145,10 @@ class Recipe:
 
 
 RECIPES: dict[str, Recipe] = {
-    "default": Recipe(blocks=((32, 48), (96,)), last_filters=192, epochs=16),
-    # Binder's single CPU: a third of the composites per epoch, same architecture.
-    "light": Recipe(blocks=((32, 48), (96,)), last_filters=192, epochs=16, composites_per_epoch=3_000),
-    "best": Recipe(blocks=((32, 64), (128,)), last_filters=256, epochs=30),
+    "default": Recipe(epochs=12),
+    # Binder's single CPU: a third of the composites per epoch.
+    "light": Recipe(epochs=12, composites_per_epoch=3_000),
+    "best": Recipe(epochs=20),
     # The 2018 study: 5 x [Conv2D(32) + MaxPool] -> GAP -> Dense; Adam, batch 32, fixed composites.
     "study": Recipe(
         blocks=((32,), (32,), (32,), (32,)),
@@ -178,7 +181,15 @@ class FreshComposites(keras.utils.PyDataset):
     count, batch_size, seed : int
     """
 
-    def __init__(self, images: np.ndarray, classes: np.ndarray, pool: np.ndarray, count: int, batch_size: int, seed: int):
+    def __init__(
+        self,
+        images: np.ndarray,
+        classes: np.ndarray,
+        pool: np.ndarray,
+        count: int,
+        batch_size: int,
+        seed: int,
+    ):
         super().__init__()
         self.images, self.classes, self.pool = images, classes, pool
         self.count, self.batch_size, self.seed = count, batch_size, seed
@@ -214,14 +225,13 @@ class ValidationExactMatch(keras.callbacks.Callback):
         logs["val_exact_match"] = float(np.mean(np.all(predicted == self.labels.astype(bool), axis=1)))
 
 
-def compile_for(model: keras.Model, recipe: Recipe, steps_per_epoch: int) -> None:
+def compile_for(model: keras.Model, recipe: Recipe, total_steps: int, warmup_steps: int) -> None:
     """Compile ``model`` with the recipe's optimiser and learning-rate schedule."""
     if recipe.optimizer == "adam":
         optimizer = keras.optimizers.Adam(recipe.learning_rate)
     else:
-        total = recipe.epochs * steps_per_epoch
         schedule = keras.optimizers.schedules.CosineDecay(
-            0.0, decay_steps=total - steps_per_epoch, warmup_target=recipe.learning_rate, warmup_steps=steps_per_epoch
+            0.0, decay_steps=total_steps - warmup_steps, warmup_target=recipe.learning_rate, warmup_steps=warmup_steps
         )
         optimizer = keras.optimizers.AdamW(schedule, weight_decay=recipe.weight_decay)
     model.compile(
@@ -271,27 +281,30 @@ def train(
         ``val_per_label_accuracy``, ``val_exact_match``, ``seconds``).
     """
     keras.utils.set_random_seed(seed)
+    if recipe.fresh_composites and (fashion_train is None or pool is None):
+        raise ValueError("fresh composites need fashion_train=(images, classes) and the training pool")
     if recipe.fresh_composites:
-        if fashion_train is None or pool is None:
-            raise ValueError("fresh composites need fashion_train=(images, classes) and the training pool")
         data = FreshComposites(*fashion_train, pool, recipe.composites_per_epoch, recipe.batch_size, seed)
-        fit_args = {"x": data}
+        fit_args, steps = {"x": data}, len(data)
     else:
-        data = None
         fit_args = {"x": train.images, "y": train.labels.astype(np.float32), "batch_size": recipe.batch_size, "shuffle": True}
-    steps = len(data) if data is not None else -(-len(train) // recipe.batch_size)
+        steps = -(-len(train) // recipe.batch_size)
     model = recipe.build()
-    compile_for(model, recipe, steps)
-    timer = EpochTimer()
-    best = BestWeights("val_exact_match", patience=recipe.patience)
-    history = model.fit(
-        **fit_args,
-        epochs=recipe.epochs,
-        validation_data=(val.images, val.labels.astype(np.float32)),
-        callbacks=[ValidationExactMatch(val.images, val.labels), timer, best, *callbacks],
-        verbose=verbose,
-    )
-    return model, history.history
+    compile_for(model, recipe, recipe.epochs * steps, warmup_steps=steps)
+    with native_stderr_silenced():
+        history = model.fit(
+            **fit_args,
+            epochs=recipe.epochs,
+            validation_data=(val.images, val.labels.astype(np.float32)),
+            callbacks=[
+                ValidationExactMatch(val.images, val.labels),
+                EpochTimer(),
+                BestWeights("val_exact_match", patience=recipe.patience),
+                *callbacks,
+            ],
+            verbose=verbose,
+        ).history
+    return model, history
 
 
 class EpochTimer(keras.callbacks.Callback):

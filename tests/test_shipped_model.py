@@ -1,0 +1,44 @@
+"""The shipped model reproduces the test metrics recorded beside it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from helpers import dataset, model, training_run
+
+SHIPPED = dataset.PROJECT_ROOT / "models" / "gap_cnn.keras"
+
+
+@pytest.fixture(scope="module")
+def record():
+    return json.loads(SHIPPED.with_suffix(".json").read_text())
+
+
+def test_shipped_model_reproduces_its_recorded_test_metrics(splits, record):
+    network = model.load(SHIPPED)
+    measured = training_run.test_metrics(network, splits["test"])
+    for name in ("exact_match", "mean_average_precision", "per_label_accuracy", "micro_f1", "label_count_accuracy"):
+        assert measured[name] == pytest.approx(record["test_metrics"][name], abs=2e-3), name
+
+
+def test_record_says_how_the_model_was_made(record):
+    assert record["recipe_name"] in model.RECIPES
+    assert record["recipe"] == json.loads(json.dumps(training_run.dataclasses.asdict(model.RECIPES[record["recipe_name"]])))
+    assert {"seed", "training_seconds", "machine", "history", "test_metrics", "val_thresholds"} <= set(record)
+    assert record["machine"]["device"] in ("CPU", "GPU")
+
+
+def test_shipped_model_has_the_cam_head():
+    network = model.load(SHIPPED)
+    assert [layer.name for layer in network.layers[-3:]] == ["last_conv", "gap", "predictions"]
+
+
+def test_evaluate_command_prints_the_report_as_json(record, capsys):
+    from helpers.__main__ import main
+
+    assert main(["evaluate", "--model", str(SHIPPED)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["exact_match"] == pytest.approx(record["test_metrics"]["exact_match"], abs=2e-3)
+    assert set(printed["per_class"]) == set(record["test_metrics"]["per_class"])
