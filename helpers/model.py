@@ -36,8 +36,8 @@ def fold_patches(size: int, name: str = "fold") -> layers.Conv2D:
 
 
 def build_gap_cnn(
-    blocks: Sequence[Sequence[int]] = ((32,), (64, 64), (128,)),
-    last_filters: int = 128,
+    blocks: Sequence[Sequence[int]] = ((32, 48), (96,)),
+    last_filters: int = 192,
     dropout: float = 0.0,
     batch_norm: bool = True,
     fold: int = 2,
