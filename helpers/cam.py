@@ -87,7 +87,8 @@ def upsample(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Resize maps (N, h, w, C) to (N, H, W, C) bilinearly."""
     rows = bilinear_matrix(size[0], maps.shape[1])
     columns = bilinear_matrix(size[1], maps.shape[2])
-    return np.einsum("yh,nhwc,xw->nyxc", rows, maps, columns, optimize=True).astype(np.float32)
+    rows, columns = rows.astype(np.float32), columns.astype(np.float32)
+    return np.einsum("yh,nhwc,xw->nyxc", rows, maps.astype(np.float32, copy=False), columns, optimize=True)
 
 
 def normalize_maps(maps: np.ndarray, normalize: str) -> np.ndarray:
@@ -104,7 +105,10 @@ def normalize_maps(maps: np.ndarray, normalize: str) -> np.ndarray:
     axes = (1, 2) if normalize == "per_map" else (1, 2, 3)
     low = maps.min(axis=axes, keepdims=True)
     span = maps.max(axis=axes, keepdims=True) - low
-    return np.divide(maps - low, span, out=np.zeros_like(maps), where=span > 0).astype(np.float32)
+    scaled = np.subtract(maps, low, dtype=np.float32)  # the one full-size array made here
+    np.divide(scaled, span, out=scaled, where=span > 0)
+    scaled[np.broadcast_to(span == 0, scaled.shape)] = 0
+    return scaled
 
 
 def _forward(model: keras.Model, images: np.ndarray, batch_size: int):
@@ -123,13 +127,19 @@ def feature_maps(model: keras.Model, images: np.ndarray, batch_size: int = 250) 
     return np.concatenate([features for features, _ in _forward(model, images, batch_size)])
 
 
+def logits(model: keras.Model, images: np.ndarray, batch_size: int = 250) -> np.ndarray:
+    """Return the class scores before the sigmoid, ``mean(f) @ w + b``, for ``images`` (N, 10)."""
+    weights, bias = _gap_dense_head(model)[1].get_weights()
+    return np.concatenate([f.mean(axis=(1, 2)) @ weights + bias for f, _ in _forward(model, images, batch_size)])
+
+
 def class_activation_maps(
     model: keras.Model,
     images: np.ndarray,
     normalize: str = "none",
     *,
     upsampled: bool = True,
-    batch_size: int = 250,
+    batch_size: int = 100,
 ) -> ClassActivationMaps:
     """Compute the CAM of every class for a batch of images in one pass.
 
@@ -161,13 +171,17 @@ def class_activation_maps(
     if normalize not in NORMALIZATIONS:
         raise ValueError(f"normalize must be one of {NORMALIZATIONS}; got {normalize!r}")
     weights = _gap_dense_head(model)[1].get_weights()[0]
-    maps, probabilities = [], []
+    images = _check_images(model, images)
+    maps, probabilities, start = None, np.empty((len(images), weights.shape[1]), np.float32), 0
     for features, probs in _forward(model, images, batch_size):
         small = np.einsum("nhwk,kc->nhwc", features, weights)
-        canvas = np.asarray(images).shape[1:3]
-        maps.append(upsample(small, canvas) if upsampled else small.astype(np.float32))
-        probabilities.append(probs)
-    return ClassActivationMaps(normalize_maps(np.concatenate(maps), normalize), np.concatenate(probabilities))
+        batch = upsample(small, images.shape[1:3]) if upsampled else small.astype(np.float32)
+        if maps is None:  # filled batch by batch: no list of copies to concatenate
+            maps = np.empty((len(images), *batch.shape[1:]), np.float32)
+        maps[start : start + len(batch)] = batch
+        probabilities[start : start + len(batch)] = probs
+        start += len(batch)
+    return ClassActivationMaps(normalize_maps(maps, normalize), probabilities)
 
 
 def box_masks(items: np.ndarray, boxes: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -218,11 +232,11 @@ def localisation_scores(
     image, label = np.nonzero(masks.any(axis=(1, 2)))
     chosen = maps[image, :, :, label]  # (L, H, W)
     chosen_masks = masks[image, :, :, label]
-    flat = chosen.reshape(len(chosen), -1)
-    hits = chosen_masks.reshape(len(chosen), -1)[np.arange(len(chosen)), flat.argmax(axis=1)]
-    positive = np.maximum(chosen, 0)
+    peaks = chosen.reshape(len(chosen), -1).argmax(axis=1)
+    hits = chosen_masks.reshape(len(chosen), -1)[np.arange(len(chosen)), peaks]
+    positive = np.maximum(chosen, 0, out=chosen)  # `chosen` is a copy: clip it in place
     total = positive.sum(axis=(1, 2))
-    inside = (positive * chosen_masks).sum(axis=(1, 2))
+    inside = positive.sum(axis=(1, 2), where=chosen_masks)
     share = np.divide(inside, total, out=np.zeros_like(total, dtype=np.float64), where=total > 0)
     per_label = pd.DataFrame(
         {"image": image, "class": pd.Categorical.from_codes(label, CLASS_NAMES), "pointing_hit": hits, "energy_share": share}

@@ -12,7 +12,9 @@ import ipywidgets as widgets
 import keras
 
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from PIL import Image
 
 from helpers import cam, plots
 from helpers.composite import Composites
@@ -70,8 +72,9 @@ class Explorer(widgets.VBox):
         self.view = widgets.Image(format="png")
         self.figure, self.artists = self._figure()
         self.image.observe(self._on_image, "value")
+        self._updating = False
         for control in (self.label, self.opacity, self.scale):
-            control.observe(lambda _: self.redraw(), "value")
+            control.observe(lambda _: None if self._updating else self.redraw(), "value")
         super().__init__([widgets.HBox([self.image, self.label]), widgets.HBox([self.opacity, self.scale]), self.summary, self.view])
         self.redraw()
 
@@ -80,17 +83,23 @@ class Explorer(widgets.VBox):
         return [(f"{CLASS_NAMES[c]} ({self.probabilities[index, c]:.2f})", int(c)) for c in order]
 
     def _figure(self) -> tuple[Figure, dict]:
-        figure = Figure(figsize=(8, 2.6), layout="constrained")
+        figure = Figure(figsize=(8, 2.6), dpi=80, layout="constrained")
         ax = figure.add_subplot()
         heat = plots.overlay(ax, self.composites.images[0], self.maps[0, ..., 0])
         colorbar = figure.colorbar(heat, ax=ax, shrink=0.9)
+        ax.set_title(" ")
+        FigureCanvasAgg(figure).draw()  # lay out once; redraws then keep the layout (much faster)
+        figure.set_layout_engine("none")
         return figure, {"ax": ax, "image": ax.images[0], "heat": heat, "colorbar": colorbar}
 
     def _on_image(self, _change: dict) -> None:
-        options = self._label_options(self.image.value)
-        with self.label.hold_trait_notifications():
+        self._updating = True  # one redraw for the new image, not one per changed control
+        try:
+            options = self._label_options(self.image.value)
             self.label.options = options
             self.label.value = options[0][1]
+        finally:
+            self._updating = False
         self.redraw()
 
     def current_maps(self) -> np.ndarray:
@@ -111,8 +120,10 @@ class Explorer(widgets.VBox):
         self.artists["ax"].set_title(f"image {index}: CAM of {CLASS_NAMES[c]}, p = {self.probabilities[index, c]:.2f} ({truth})")
         self.artists["colorbar"].set_label("class activation" if self.scale.value == "raw" else "scaled activation")
         self.summary.value = verdict(self.composites.labels[index], self.probabilities[index], self.threshold)
+        canvas = FigureCanvasAgg(self.figure)
+        canvas.draw()
         buffer = io.BytesIO()
-        self.figure.savefig(buffer, format="png", dpi=90)
+        Image.fromarray(np.asarray(canvas.buffer_rgba())).save(buffer, format="png", compress_level=1)
         self.view.value = buffer.getvalue()
 
 

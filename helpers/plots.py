@@ -118,8 +118,11 @@ def probability_bars(ax: plt.Axes, probabilities: np.ndarray, true_labels: np.nd
     ax.legend(
         handles=[plt.Rectangle((0, 0), 1, 1, color=colours[0]), plt.Rectangle((0, 0), 1, 1, color=colours[1]), plt.Line2D([], [], color="black", ls="--")],
         labels=["true label", "not present", f"threshold {threshold:g}"],
-        loc="lower right",
-        fontsize=7,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.12),
+        ncol=3,
+        fontsize=8,
+        frameon=False,
     )
 
 
@@ -249,16 +252,19 @@ def activation_comparison(
     base, highlight = sns.color_palette(PALETTE)[0], sns.color_palette(PALETTE)[1]
     figure, axes = plt.subplots(len(logits), 3, figsize=(13, 2.3 * len(logits) + 0.6), sharex=True, squeeze=False)
     x = np.arange(NUM_CLASSES)
+    reach = 1.15 * max(float(np.abs(logits).max()), 1.0)
     for row, title in enumerate(row_titles):
         colours = [highlight if p else base for p in positives[row]]
         for ax, values, name in zip(axes[row], (logits[row], softmax[row], sigmoid[row]), ("logit", "softmax", "sigmoid")):
             ax.bar(x, values, color=colours)
             ax.axhline(0, color="black", lw=0.6)
             if name == "logit":
+                ax.set_ylim(-reach, reach)
                 ax.set_ylabel(title, rotation=0, ha="right", va="center")
             else:
-                ax.set_ylim(0, 1.05)
-                ax.text(0.98, 0.93, f"sum = {values.sum():.2f}", transform=ax.transAxes, ha="right", va="top", fontsize=9)
+                ax.set_ylim(0, 1.25)
+                ax.set_yticks([0, 0.5, 1])
+                ax.text(0.98, 0.96, f"sum = {values.sum():.2f}", transform=ax.transAxes, ha="right", va="top", fontsize=9)
             if row == 0:
                 ax.set_title({"logit": "logits (any real number)", "softmax": "softmax: one class among all", "sigmoid": "sigmoid: one yes/no per class"}[name])
     for ax in axes[-1]:
@@ -400,4 +406,173 @@ def per_class_heatmap(per_class: pd.DataFrame) -> Figure:
     sns.heatmap(per_class[columns], annot=True, fmt=".2f", cmap="viridis", vmin=0.5, vmax=1, ax=ax, cbar_kws={"label": "score"})
     ax.set_title("Test scores per class (threshold 0.5)")
     ax.set_ylabel("")
+    return figure
+
+
+# --- notebook 05: Grad-CAM ---
+
+SCORE_TITLES = {
+    "pointing_game": "pointing game (higher is better)",
+    "energy_share": "energy share (higher is better)",
+    "box_hit_rate": "box IoU >= 0.5 (higher is better)",
+    "deletion_auc": "deletion AUC (lower is better)",
+}
+
+
+def equivalence_scatter(cam_values: np.ndarray, grad_values: np.ndarray, cells: int, shown: int = 4000) -> Figure:
+    """Scatter raw CAM against Grad-CAM before its ReLU, with the line ``y = x / cells``.
+
+    Parameters
+    ----------
+    cam_values, grad_values : arrays of one shape
+        The same maps by both methods, at feature resolution, unnormalised.
+    cells : int
+        h * w of the layer, the predicted scale between them.
+    shown : int
+        Points drawn (an even sample).
+    """
+    x, y = np.ravel(cam_values), np.ravel(grad_values)
+    if x.shape != y.shape:
+        raise ValueError(f"cam_values and grad_values must have one shape; got {np.shape(cam_values)} and {np.shape(grad_values)}")
+    pick = np.linspace(0, len(x) - 1, min(shown, len(x))).astype(int)
+    figure, ax = plt.subplots(figsize=(5.5, 4), layout="constrained")
+    ax.scatter(x[pick], y[pick], s=4, alpha=0.4, label=f"{len(pick):,} map values")
+    line = np.array([x.min(), x.max()])
+    ax.plot(line, line / cells, color="black", lw=1, ls="--", label=f"y = x / {cells}")
+    ax.axhline(0, color="grey", lw=0.6)
+    ax.axvline(0, color="grey", lw=0.6)
+    ax.set(xlabel="CAM value (logit units)", ylabel="Grad-CAM before ReLU", title="Grad-CAM at last_conv is CAM, rescaled")
+    ax.legend(frameon=False)
+    return figure
+
+
+def method_grid(images: np.ndarray, maps: dict[str, np.ndarray], row_titles: list[str], alpha: float = 0.55) -> Figure:
+    """Heatmaps of several methods (columns) over several canvases (rows), on one [0, 1] scale.
+
+    Parameters
+    ----------
+    images : uint8 array (n, H, W)
+    maps : dict
+        A name for each array (n, H, W) of maps normalised to [0, 1].
+    row_titles : list of str
+        One title per canvas, e.g. the class explained.
+    """
+    images = np.asarray(images)
+    if len(row_titles) != len(images):
+        raise ValueError(f"row_titles must have one title per image ({len(images)}); got {len(row_titles)}")
+    for name, values in maps.items():
+        if np.shape(values) != images.shape:
+            raise ValueError(f"maps[{name!r}] must have shape {images.shape}; got {np.shape(values)}")
+    figure, axes = plt.subplots(
+        len(images), len(maps), figsize=(3.3 * len(maps) + 0.8, 1.15 * len(images) + 0.4), squeeze=False, layout="constrained"
+    )
+    for row, title in enumerate(row_titles):
+        for column, (name, values) in enumerate(maps.items()):
+            artist = overlay(axes[row, column], images[row], values[row], alpha, 0, 1)
+            if row == 0:
+                axes[row, column].set_title(name, fontsize=10)
+        axes[row, 0].set_ylabel(title, rotation=0, ha="right", va="center", fontsize=9)
+    figure.colorbar(artist, ax=axes, shrink=0.8, label="saliency (per map, 0-1)")
+    return figure
+
+
+def box_test(image: np.ndarray, heatmap: np.ndarray, found: tuple | None, truth: np.ndarray, threshold: float = 0.2, title: str = "") -> Figure:
+    """One box test: the map, its region above ``threshold`` x max, the box found and the true boxes.
+
+    Parameters
+    ----------
+    image : uint8 array (H, W)
+    heatmap : array (H, W)
+    found : (x0, y0, x1, y1) or None
+        The estimated box (x1, y1 exclusive).
+    truth : array (M, 4)
+        The boxes of the products of the class.
+    """
+    figure, ax = plt.subplots(figsize=(8, 2.4), layout="constrained")
+    artist = overlay(ax, image, heatmap, 0.55)
+    ax.contour(heatmap >= threshold * heatmap.max(), levels=[0.5], colors="white", linewidths=0.8)
+    colours = sns.color_palette(PALETTE)
+    for x0, y0, x1, y1 in np.atleast_2d(truth):
+        ax.add_patch(plt.Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, lw=2, color=colours[2]))
+    if found is not None:
+        x0, y0, x1, y1 = found
+        ax.add_patch(plt.Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, lw=2, ls="--", color=colours[1]))
+    ax.legend(
+        handles=[plt.Line2D([], [], color="white", lw=0.8), plt.Line2D([], [], color=colours[1], ls="--"), plt.Line2D([], [], color=colours[2])],
+        labels=[f">= {threshold:.0%} of the maximum", "box of the largest region", "true product box"],
+        loc="upper center", bbox_to_anchor=(0.5, -0.02), ncol=3, fontsize=8, frameon=False,
+    )
+    figure.colorbar(artist, ax=ax, shrink=0.9, label="saliency")
+    ax.set_title(title)
+    return figure
+
+
+def score_bars(overall: pd.DataFrame) -> Figure:
+    """One bar chart per localisation score, one bar per method.
+
+    Parameters
+    ----------
+    overall : pandas.DataFrame
+        Methods as rows, scores as columns (from :func:`helpers.gradcam.compare_methods`).
+    """
+    scores = [s for s in SCORE_TITLES if s in overall.columns]
+    if not scores:
+        raise ValueError(f"overall has none of the score columns {list(SCORE_TITLES)}; it has {list(overall.columns)}")
+    colours = sns.color_palette(PALETTE, len(overall))
+    figure, axes = plt.subplots(1, len(scores), figsize=(3.4 * len(scores), 0.45 * len(overall) + 1.4), sharey=True, layout="constrained")
+    for ax, score in zip(np.atleast_1d(axes), scores):
+        values = overall[score].to_numpy(dtype=float)
+        ax.barh(range(len(values)), values, color=colours)
+        for y, value in enumerate(values):
+            ax.text(value, y, f" {value:.2f}", va="center", fontsize=8)
+        ax.set_xlim(0, 1.15)
+        ax.set_title(SCORE_TITLES[score], fontsize=9)
+        ax.set_xlabel("share" if score != "deletion_auc" else "mean probability")
+    first = np.atleast_1d(axes)[0]
+    first.set_yticks(range(len(overall)), overall.index)
+    first.invert_yaxis()
+    return figure
+
+
+def per_class_scores(per_class: pd.DataFrame) -> Figure:
+    """Heatmaps of every score per class and method.
+
+    Parameters
+    ----------
+    per_class : pandas.DataFrame
+        Classes as rows, (score, method) columns (from
+        :func:`helpers.gradcam.compare_methods`).
+    """
+    scores = [s for s in SCORE_TITLES if s in per_class.columns.get_level_values(0)]
+    if not scores:
+        raise ValueError(f"per_class needs (score, method) columns with scores from {list(SCORE_TITLES)}")
+    figure, axes = plt.subplots(1, len(scores), figsize=(3.1 * len(scores) + 1.2, 4.4), sharey=True, layout="constrained")
+    for ax, score in zip(np.atleast_1d(axes), scores):
+        table = per_class[score]
+        sns.heatmap(table, annot=True, fmt=".2f", cmap="viridis" if score != "deletion_auc" else "viridis_r",
+                    vmin=0, vmax=1, ax=ax, cbar=False, annot_kws={"fontsize": 7})
+        ax.set_title(SCORE_TITLES[score], fontsize=9)
+        ax.set_xlabel("")
+        ax.tick_params(axis="x", rotation=60, labelsize=8)
+        ax.set_ylabel("")
+    return figure
+
+
+def deletion_curves(curves: pd.DataFrame) -> Figure:
+    """Mean class probability against the share of the canvas deleted, one line per method.
+
+    Parameters
+    ----------
+    curves : pandas.DataFrame
+        Fraction deleted as the index, one column per method (from
+        :func:`helpers.gradcam.compare_methods`).
+    """
+    figure, ax = plt.subplots(figsize=(7, 3.8), layout="constrained")
+    fractions = curves.index.to_numpy(dtype=float)
+    for (name, values), colour in zip(curves.items(), sns.color_palette(PALETTE, curves.shape[1])):
+        area = np.trapezoid(values.to_numpy(dtype=float), fractions)
+        ax.plot(fractions * 100, values, marker="o", ms=3, color=colour, label=f"{name} (AUC {area:.2f})")
+    ax.set(xlabel="pixels deleted, most salient first (% of the canvas)", ylabel="mean probability of the class",
+           ylim=(0, 1), title="Deletion: the faster the probability falls, the better the map")
+    ax.legend(frameon=False, fontsize=8)
     return figure

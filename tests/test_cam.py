@@ -178,3 +178,9 @@ def test_bad_map_shape_is_refused(two_products):
     items, boxes = two_products
     with pytest.raises(ValueError, match=r"maps must have shape \(N, H, W, 10\) with N = 1; got \(1, 8, 16\)"):
         cam.localisation_scores(np.zeros((1, 8, 16)), items, boxes)
+
+
+def test_logits_are_the_scores_before_the_sigmoid(images):
+    model = tiny_gap_model(activation="relu")
+    probabilities = model.predict(images, verbose=0)
+    np.testing.assert_allclose(1 / (1 + np.exp(-cam.logits(model, images))), probabilities, rtol=1e-5)
