@@ -1,7 +1,8 @@
 """Output activations and losses for multi-class vs multi-label, in plain numpy.
 
 Written out by hand so notebook 02 can check them against Keras and plot
-them; each loss averages over the batch.
+them; each loss averages over the batch. Also the sweep of one logit that
+notebook 02 plots, and the table "problem type -> last layer -> loss".
 """
 
 from __future__ import annotations
@@ -11,13 +12,36 @@ import pandas as pd
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
-    """Elementwise logistic function ``1 / (1 + exp(-z))``: independent yes/no probabilities."""
+    """Elementwise logistic function ``1 / (1 + exp(-z))``: independent yes/no probabilities.
+
+    Parameters
+    ----------
+    z : array_like
+        Logits, any shape.
+
+    Returns
+    -------
+    float64 array
+        One probability in (0, 1) per logit, each computed on its own.
+    """
     z = np.asarray(z, dtype=np.float64)
     return np.exp(-np.logaddexp(0.0, -z))
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
-    """Softmax over the last axis: probabilities of *one* class among all, summing to 1."""
+    """Softmax over the last axis: probabilities of *one* class among all, summing to 1.
+
+    Parameters
+    ----------
+    z : array_like
+        Logits, classes on the last axis.
+
+    Returns
+    -------
+    float64 array
+        ``exp(z) / sum(exp(z))`` along the last axis (computed after
+        subtracting the maximum, so large logits do not overflow).
+    """
     z = np.asarray(z, dtype=np.float64)
     shifted = np.exp(z - z.max(axis=-1, keepdims=True))
     return shifted / shifted.sum(axis=-1, keepdims=True)
@@ -34,7 +58,24 @@ def binary_cross_entropy(y: np.ndarray, z: np.ndarray) -> float:
     """Binary cross-entropy of multi-hot targets ``y`` and logits ``z``.
 
     ``-mean(y log sigmoid(z) + (1 - y) log(1 - sigmoid(z)))`` over labels and
-    batch, as ``keras.losses.binary_crossentropy`` computes it.
+    batch, as ``keras.losses.BinaryCrossentropy(from_logits=True)`` computes it.
+
+    Parameters
+    ----------
+    y : array_like of 0/1
+        Multi-hot targets, classes on the last axis.
+    z : array_like
+        Logits of the same shape.
+
+    Returns
+    -------
+    float
+        The mean loss (nats per label).
+
+    Raises
+    ------
+    ValueError
+        If ``y`` and ``z`` differ in shape.
     """
     y = _check_targets(y, z)
     z = np.asarray(z, dtype=np.float64)
@@ -46,7 +87,26 @@ def categorical_cross_entropy(y: np.ndarray, z: np.ndarray) -> float:
     """Categorical cross-entropy of logits ``z`` against targets ``y`` normalised to sum 1.
 
     A multi-hot target with k labels becomes k labels of 1/k each:
-    ``-mean(sum(y / sum(y) * log softmax(z)))``.
+    ``-mean(sum(y / sum(y) * log softmax(z)))``, as
+    ``keras.losses.CategoricalCrossentropy(from_logits=True)`` computes it on
+    ``y / sum(y)``.
+
+    Parameters
+    ----------
+    y : array_like of 0/1
+        Multi-hot targets, classes on the last axis, at least one label each.
+    z : array_like
+        Logits of the same shape.
+
+    Returns
+    -------
+    float
+        The loss, averaged over the examples (nats per example).
+
+    Raises
+    ------
+    ValueError
+        If ``y`` and ``z`` differ in shape.
     """
     y = _check_targets(y, z)
     target = y / y.sum(axis=-1, keepdims=True)
@@ -57,12 +117,50 @@ def categorical_cross_entropy(y: np.ndarray, z: np.ndarray) -> float:
 
 
 def binary_cross_entropy_gradient(y: np.ndarray, z: np.ndarray) -> np.ndarray:
-    """Gradient of the per-example, label-summed binary cross-entropy: ``sigmoid(z) - y``."""
+    """Gradient of the per-example, label-summed binary cross-entropy: ``sigmoid(z) - y``.
+
+    Parameters
+    ----------
+    y : array_like of 0/1
+        Multi-hot targets.
+    z : array_like
+        Logits of the same shape.
+
+    Returns
+    -------
+    float64 array
+        d loss / d z, the shape of ``z``: negative where a label is present
+        (push its logit up), positive where it is absent.
+
+    Raises
+    ------
+    ValueError
+        If ``y`` and ``z`` differ in shape.
+    """
     return sigmoid(z) - _check_targets(y, z)
 
 
 def categorical_cross_entropy_gradient(y: np.ndarray, z: np.ndarray) -> np.ndarray:
-    """Gradient of the per-example categorical cross-entropy: ``softmax(z) - y / sum(y)``."""
+    """Gradient of the per-example categorical cross-entropy: ``softmax(z) - y / sum(y)``.
+
+    Parameters
+    ----------
+    y : array_like of 0/1
+        Multi-hot targets, at least one label each.
+    z : array_like
+        Logits of the same shape.
+
+    Returns
+    -------
+    float64 array
+        d loss / d z, the shape of ``z``: zero for a present label once its
+        softmax equals ``1 / k``, positive beyond.
+
+    Raises
+    ------
+    ValueError
+        If ``y`` and ``z`` differ in shape.
+    """
     y = _check_targets(y, z)
     return softmax(z) - y / y.sum(axis=-1, keepdims=True)
 

@@ -144,8 +144,19 @@ def test_train_head_returns_a_model_with_that_head(head, tiny_budget):
 
 
 def test_train_head_refuses_images_that_do_not_fit_the_labels(tiny_budget, labels):
-    with pytest.raises(ValueError, match=r"images must have shape \(N, 32, 128\) with N = len\(labels\) = 4; got \(3, 32, 128\)"):
+    with pytest.raises(ValueError, match=r"images must be uint8 of shape \(N, 32, 128\) with N = len\(labels\) = 4; got uint8 \(3, 32, 128\)"):
         hc.train_head("sigmoid", np.zeros((3, 32, 128), np.uint8), labels, budget=tiny_budget)
+
+
+@pytest.mark.parametrize(("field", "value"), [("epochs", 0), ("batch_size", 2.5), ("train_size", True)])
+def test_budget_refuses_a_count_that_is_not_a_positive_integer(field, value):
+    with pytest.raises(ValueError, match=f"{field} must be a positive integer; got {value!r}"):
+        hc.Budget(**{field: value})
+
+
+def test_budget_refuses_a_learning_rate_of_zero():
+    with pytest.raises(ValueError, match="learning_rate must be positive; got 0"):
+        hc.Budget(learning_rate=0)
 
 
 def test_threshold_curves_marks_the_chosen_thresholds(labels):
