@@ -13,17 +13,9 @@ import numpy as np
 
 from helpers import cam, dataset, explorer, model
 from helpers.quiet import native_stderr_silenced
+from timing import best_of
 
 ONE_AT_A_TIME_SAMPLE = 20  # images timed the study's way, then scaled to all
-
-
-def best_of(repeats: int, function) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def study_way(network: keras.Model, images: np.ndarray) -> None:

@@ -15,6 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from helpers import composite, dataset, fashion  # noqa: E402
+from timing import best_of  # noqa: E402
 
 STUDY_SAMPLE = 100  # composites drawn the study's way (it is slow)
 
@@ -28,15 +29,6 @@ def study_way(images, items_sources, folder: Path) -> None:
             ax.axis("off")
         figure.savefig(folder / f"{index:05d}.png")
         plt.close(figure)
-
-
-def best_of(repeats: int, function) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:
