@@ -86,7 +86,7 @@ class Explorer(widgets.VBox):
         figure = Figure(figsize=(8, 2.6), dpi=80, layout="constrained")
         ax = figure.add_subplot()
         heat = plots.overlay(ax, self.composites.images[0], self.maps[0, ..., 0])
-        colorbar = figure.colorbar(heat, ax=ax, shrink=0.9)
+        colorbar = figure.colorbar(heat, ax=ax, shrink=0.9, label="scaled activation")  # reserves the label's room
         ax.set_title(" ")
         FigureCanvasAgg(figure).draw()  # lay out once; redraws then keep the layout (much faster)
         figure.set_layout_engine("none")
