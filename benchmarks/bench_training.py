@@ -4,17 +4,28 @@ Both train on the same composites (the study's recipe on the fixed 9,000, as it
 did) for the same wall-clock budget on this machine; after every epoch the
 test exact match is measured (outside the timed budget's logic, but inside
 the wall clock). Run: ``.venv/bin/python benchmarks/bench_training.py [--budget 600]``.
+
+``--pipelines`` instead compares two ways of feeding fresh composites to
+``Model.fit``: a ``keras.utils.PyDataset`` that hands over one batch per Python
+call, and ``helpers.model.fresh_composite_batches`` (``tf.data``, one draw per
+epoch), training the default network on the same fresh composites.
 """
 
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
 import time
 
 import keras
 import numpy as np
 
 from helpers import composite, dataset, fashion, model
+
+PIPELINE_COMPOSITES = 3_200  # per epoch
+PIPELINE_EPOCHS = 4  # the first one (tracing) is not counted
+PYDATASET, TF_DATA = "PyDataset, one batch per call", "tf.data, one draw per epoch"
 
 
 class TestCurve(keras.callbacks.Callback):
@@ -42,10 +53,80 @@ def curve(recipe_name: str, splits: dict, fashion_train, budget: float) -> list[
     return callback.points
 
 
+class OneBatchPerCall(keras.utils.PyDataset):
+    """Fresh composites handed to ``Model.fit`` one batch per Python call, redrawn every epoch."""
+
+    def __init__(self, fashion_train: tuple[np.ndarray, np.ndarray], pool: np.ndarray, count: int, batch_size: int):
+        super().__init__()
+        self.fashion_train, self.pool, self.count, self.batch_size = fashion_train, pool, count, batch_size
+        self.epoch = 0
+        self.images, self.labels = model.draw_epoch(*fashion_train, pool, count, seed=0, epoch=0)
+
+    def __len__(self) -> int:
+        return -(-self.count // self.batch_size)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        batch = slice(index * self.batch_size, (index + 1) * self.batch_size)
+        return self.images[batch], self.labels[batch]
+
+    def on_epoch_end(self) -> None:
+        self.epoch += 1
+        self.images, self.labels = model.draw_epoch(*self.fashion_train, self.pool, self.count, seed=0, epoch=self.epoch)
+
+
+class EpochRates(keras.callbacks.Callback):
+    """Record composites per second of every epoch."""
+
+    def __init__(self, count: int):
+        super().__init__()
+        self.count, self.rates = count, []
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.rates.append(self.count / (time.perf_counter() - self.start))
+
+
+def pipeline_rate(name: str, fashion_train: tuple[np.ndarray, np.ndarray]) -> float:
+    """Median training composites per second of the default network fed by pipeline ``name``."""
+    recipe, pool = model.RECIPES["default"], composite.source_pools(0)["train"]
+    steps = -(-PIPELINE_COMPOSITES // recipe.batch_size)
+    if name == PYDATASET:
+        fit_args = {"x": OneBatchPerCall(fashion_train, pool, PIPELINE_COMPOSITES, recipe.batch_size)}
+    else:
+        batches = model.fresh_composite_batches(*fashion_train, pool, PIPELINE_COMPOSITES, recipe.batch_size, 0, PIPELINE_EPOCHS)
+        fit_args = {"x": batches, "steps_per_epoch": steps}
+    keras.utils.set_random_seed(0)
+    network = recipe.build()
+    model.compile_for(network, recipe, PIPELINE_EPOCHS * steps, warmup_steps=steps)
+    callback = EpochRates(PIPELINE_COMPOSITES)
+    network.fit(**fit_args, epochs=PIPELINE_EPOCHS, shuffle=False, verbose=0, callbacks=[callback])
+    return float(np.median(callback.rates[1:]))
+
+
+def compare_pipelines() -> None:
+    """Print both pipelines' rates, each measured in a fresh process (no threads left over from the other)."""
+    rates = {}
+    for name in (PYDATASET, TF_DATA):
+        run = subprocess.run([sys.executable, __file__, "--pipeline", name], capture_output=True, text=True, check=True)
+        rates[name] = float(run.stdout.split()[-1])
+        print(f"{name:32s} {rates[name]:6.0f} composites/s")
+    print(f"tf.data / PyDataset: {rates[TF_DATA] / rates[PYDATASET]:.2f}x the composites per second")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--budget", type=float, default=600, help="wall seconds per recipe (default: %(default)s)")
+    parser.add_argument("--pipelines", action="store_true", help="compare input pipelines instead")
+    parser.add_argument("--pipeline", choices=(PYDATASET, TF_DATA), help=argparse.SUPPRESS)  # one, for --pipelines
     args = parser.parse_args()
+    if args.pipeline:
+        print(pipeline_rate(args.pipeline, fashion.load()[0]))
+        return
+    if args.pipelines:
+        compare_pipelines()
+        return
     splits = dataset.load_splits()
     fashion_train = fashion.load()[0]
     curves = {name: curve(name, splits, fashion_train, args.budget) for name in ("default", "study")}

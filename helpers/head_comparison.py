@@ -49,7 +49,8 @@ class Budget:
     learning_rate : float
         Adam's (constant) learning rate.
     blocks, last_filters
-        The architecture, as in :func:`helpers.model.build_gap_cnn`.
+        The architecture, as in :func:`helpers.model.build_gap_cnn`, after a 2 x 2 fold
+        and with no ``top`` convolutions.
     """
 
     train_size: int = 9_000
@@ -174,7 +175,7 @@ def train_head(
         )
     x, y = images[: budget.train_size], targets_for(head, labels[: budget.train_size])
     keras.utils.set_random_seed(seed)
-    network = model.build_gap_cnn(budget.blocks, budget.last_filters, head_activation=head)
+    network = model.build_gap_cnn(budget.blocks, budget.last_filters, top=(), fold=2, head_activation=head)
     network.compile(optimizer=keras.optimizers.Adam(budget.learning_rate), loss=HEADS[head], jit_compile=True)
     start, seconds = time.perf_counter(), []
     clock = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: seconds.append(time.perf_counter() - start))

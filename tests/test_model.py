@@ -12,9 +12,9 @@ from helpers import composite, model
 
 
 def test_network_ends_in_last_conv_gap_and_sigmoid_dense():
-    network = model.build_gap_cnn(((8,), (16,)), last_filters=12)
+    network = model.build_gap_cnn(((8,),), last_filters=12, top=(16,))
     names = [layer.name for layer in network.layers]
-    assert names[-3:] == ["last_conv", "gap", "predictions"]
+    assert names[-6:] == ["top_conv1", "top_bn1", "top_relu1", "last_conv", "gap", "predictions"]
     assert network.layers[-1].activation.__name__ == "sigmoid"
     assert network.output_shape == (None, 10)
     features = keras.Model(network.input, network.get_layer("last_conv").output)(np.zeros((1, 32, 128, 1)))
@@ -44,13 +44,32 @@ def test_unknown_head_activation_is_refused():
 def test_fresh_composites_change_every_epoch_and_repeat_with_the_seed(fashion_data):
     (x, y), _ = fashion_data
     pool = composite.source_pools(0)["train"]
-    first = model.FreshComposites(x, y, pool, count=64, batch_size=32, seed=3)
-    again = model.FreshComposites(x, y, pool, count=64, batch_size=32, seed=3)
-    batch = first[0][0].copy()
-    assert len(first) == 2 and first[0][0].shape == (32, 32, 128) and first[0][1].dtype == np.float32
-    np.testing.assert_array_equal(batch, again[0][0])
-    first.on_epoch_end()
-    assert not np.array_equal(batch, first[0][0])
+    first, again = (model.draw_epoch(x, y, pool, count=64, seed=3, epoch=0) for _ in range(2))
+    assert first[0].shape == (64, 32, 128) and first[0].dtype == np.uint8 and first[1].dtype == np.float32
+    np.testing.assert_array_equal(first[0], again[0])
+    assert not np.array_equal(first[0], model.draw_epoch(x, y, pool, count=64, seed=3, epoch=1)[0])
+
+
+def test_fresh_batches_run_through_the_epochs_in_order(fashion_data):
+    (x, y), _ = fashion_data
+    pool = composite.source_pools(0)["train"]
+    batches = [(images.numpy(), labels.numpy()) for images, labels in model.fresh_composite_batches(x, y, pool, 40, 32, 3, epochs=2)]
+    assert [len(images) for images, _ in batches] == [32, 8, 32, 8]
+    for epoch in (0, 1):
+        images, labels = model.draw_epoch(x, y, pool, 40, 3, epoch)
+        np.testing.assert_array_equal(np.concatenate([b[0] for b in batches[2 * epoch : 2 * epoch + 2]]), images)
+        np.testing.assert_array_equal(np.concatenate([b[1] for b in batches[2 * epoch : 2 * epoch + 2]]), labels)
+
+
+def test_fit_draws_every_epoch_once_and_in_order(fashion_data, monkeypatch):
+    (x, y), _ = fashion_data
+    drawn, draw = [], model.draw_epoch
+    monkeypatch.setattr(model, "draw_epoch", lambda *args: drawn.append(int(args[-1])) or draw(*args))
+    network = model.build_gap_cnn(((4,),), last_filters=4, top=())
+    network.compile(optimizer="adam", loss="binary_crossentropy")
+    batches = model.fresh_composite_batches(x, y, composite.source_pools(0)["train"], 16, 8, 3, epochs=3)
+    network.fit(batches, steps_per_epoch=2, epochs=3, shuffle=False, verbose=0)
+    assert drawn == [0, 1, 2]
 
 
 def test_fresh_composites_never_use_validation_products(fashion_data, splits):
@@ -60,7 +79,7 @@ def test_fresh_composites_never_use_validation_products(fashion_data, splits):
 
 
 def test_training_is_repeatable_and_keeps_the_best_epoch(splits, fashion_data):
-    recipe = dataclasses.replace(model.RECIPES["default"], blocks=((8,),), last_filters=8, epochs=2, composites_per_epoch=256, batch_size=64)
+    recipe = dataclasses.replace(model.RECIPES["default"], blocks=((8,),), top=(), last_filters=8, epochs=2, composites_per_epoch=256, batch_size=64)
     small_val = dataclasses.replace(splits["val"], images=splits["val"].images[:64], labels=splits["val"].labels[:64])
     runs = [
         model.train(recipe, splits["train"], small_val, seed=1, fashion_train=fashion_data[0], pool=composite.source_pools(0)["train"], verbose=0)
