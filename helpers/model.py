@@ -36,6 +36,14 @@ def fold_patches(size: int, name: str = "fold") -> layers.Conv2D:
     )
 
 
+def conv_bn_relu(x: keras.KerasTensor, filters: int, prefix: str, number: int, batch_norm: bool) -> keras.KerasTensor:
+    """A 3x3 convolution, batch-normalised if asked, then a ReLU; layers named ``{prefix}_conv{number}`` etc."""
+    x = layers.Conv2D(filters, 3, padding="same", use_bias=not batch_norm, name=f"{prefix}_conv{number}")(x)
+    if batch_norm:
+        x = layers.BatchNormalization(momentum=0.9, name=f"{prefix}_bn{number}")(x)
+    return layers.ReLU(name=f"{prefix}_relu{number}")(x)
+
+
 def build_gap_cnn(
     blocks: Sequence[Sequence[int]] = ((64, 96),),
     last_filters: int = 192,
@@ -50,8 +58,7 @@ def build_gap_cnn(
 
     Each block is a few 3x3 convolutions (batch-normalised, ReLU) followed by
     2x2 max pooling; then the ``top`` convolutions, ``last_conv`` (3x3, ReLU),
-    global average pooling
-    and ``Dense(10, sigmoid)``. The model takes raw canvases, uint8 0-255 of
+    global average pooling and ``Dense(10, sigmoid)``. The model takes raw canvases, uint8 0-255 of
     shape ``(N, 32, 128)`` or ``(N, 32, 128, 1)``, and scales them itself.
 
     Parameters
@@ -87,16 +94,10 @@ def build_gap_cnn(
         x = fold_patches(fold)(x)
     for b, filters_of_block in enumerate(blocks, start=1):
         for c, filters in enumerate(filters_of_block, start=1):
-            x = layers.Conv2D(filters, 3, padding="same", use_bias=not batch_norm, name=f"block{b}_conv{c}")(x)
-            if batch_norm:
-                x = layers.BatchNormalization(momentum=0.9, name=f"block{b}_bn{c}")(x)
-            x = layers.ReLU(name=f"block{b}_relu{c}")(x)
+            x = conv_bn_relu(x, filters, f"block{b}", c, batch_norm)
         x = layers.MaxPooling2D(2, name=f"block{b}_pool")(x)
     for t, filters in enumerate(top, start=1):
-        x = layers.Conv2D(filters, 3, padding="same", use_bias=not batch_norm, name=f"top_conv{t}")(x)
-        if batch_norm:
-            x = layers.BatchNormalization(momentum=0.9, name=f"top_bn{t}")(x)
-        x = layers.ReLU(name=f"top_relu{t}")(x)
+        x = conv_bn_relu(x, filters, "top", t, batch_norm)
     x = layers.Conv2D(last_filters, 3, padding="same", activation="relu", name=LAST_CONV)(x)
     x = layers.GlobalAveragePooling2D(name="gap")(x)
     if dropout:
