@@ -297,7 +297,8 @@ def test_deletion_refuses_mismatched_maps_and_pairs():
 def test_compare_methods_gives_one_row_per_method_and_every_score(fashion_data):
     (_, _), (x_test, y_test) = fashion_data
     composites = compose(x_test, y_test, np.arange(200), 6, np.random.default_rng(0), source_split="test")
-    model = build_gap_cnn(((8,),), last_filters=8)
+    model = build_gap_cnn(((8,),), last_filters=8, top=())
+    model.get_layer("predictions").bias.assign(np.full(10, 10.0))  # every label found, so deletion has pairs to score
     maps = {
         "CAM": cam.class_activation_maps(model, composites.images, "per_map").maps,
         "Grad-CAM": gradcam.grad_cam(model, composites.images, "all").maps,
