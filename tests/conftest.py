@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
 
 from helpers import composite, dataset, fashion
+
+
+@pytest.fixture(autouse=True)
+def same_random_state():
+    """Start every test from one random state (Python, numpy, Keras), so no random weight init can make a test flaky."""
+    keras.utils.set_random_seed(0)
 
 
 @pytest.fixture(scope="session")
