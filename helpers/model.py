@@ -45,12 +45,12 @@ def conv_bn_relu(x: keras.KerasTensor, filters: int, prefix: str, number: int, b
 
 
 def build_gap_cnn(
-    blocks: Sequence[Sequence[int]] = ((64, 96),),
+    blocks: Sequence[Sequence[int]] = ((32, 48), (96,)),
     last_filters: int = 192,
     top: Sequence[int] = (128,),
     dropout: float = 0.0,
     batch_norm: bool = True,
-    fold: int = 4,
+    fold: int = 2,
     head_activation: str = "sigmoid",
     input_shape: tuple[int, int, int] = INPUT_SHAPE,
 ) -> keras.Model:
@@ -136,13 +136,13 @@ class Recipe:
         Compile the training step with XLA.
     """
 
-    blocks: tuple[tuple[int, ...], ...] = ((64, 96),)
+    blocks: tuple[tuple[int, ...], ...] = ((32, 48), (96,))
     last_filters: int = 192
     top: tuple[int, ...] = (128,)
     dropout: float = 0.0
     batch_norm: bool = True
-    fold: int = 4
-    epochs: int = 16
+    fold: int = 2
+    epochs: int = 13
     batch_size: int = 64
     learning_rate: float = 2e-3
     weight_decay: float = 1e-4

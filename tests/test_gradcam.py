@@ -117,7 +117,7 @@ def test_maps_are_canvas_sized_and_normalised(images):
 
 
 def test_feature_layers_lists_the_maps_of_a_gap_network():
-    table = gradcam.feature_layers(build_gap_cnn(((8,),), last_filters=8, top=(8,)))
+    table = gradcam.feature_layers(build_gap_cnn(((8,),), last_filters=8, top=(8,), fold=4))
     assert table["layer"].iloc[-1] == "last_conv"
     assert "gap" not in set(table["layer"]) and "block1_conv1" in set(table["layer"])
     assert tuple(table.set_index("layer").loc["last_conv", ["height", "width", "maps"]]) == (4, 16, 8)

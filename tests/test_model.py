@@ -11,14 +11,14 @@ import pytest
 from helpers import composite, model
 
 
-def test_network_ends_in_last_conv_gap_and_sigmoid_dense():
-    network = model.build_gap_cnn(((8,),), last_filters=12, top=(16,))
+def test_default_network_ends_in_last_conv_gap_and_sigmoid_dense():
+    network = model.build_gap_cnn()
     names = [layer.name for layer in network.layers]
     assert names[-6:] == ["top_conv1", "top_bn1", "top_relu1", "last_conv", "gap", "predictions"]
     assert network.layers[-1].activation.__name__ == "sigmoid"
     assert network.output_shape == (None, 10)
     features = keras.Model(network.input, network.get_layer("last_conv").output)(np.zeros((1, 32, 128, 1)))
-    assert features.shape == (1, 4, 16, 12)  # 1/8 of the canvas
+    assert features.shape == (1, 4, 16, 192)  # 1/8 of the canvas: fold 2, then two poolings
 
 
 def test_saved_network_takes_raw_canvases_with_or_without_channel(tmp_path):
