@@ -36,6 +36,31 @@ def test_fold_is_a_lossless_rearrangement():
     np.testing.assert_array_equal(folded[0, 1, 2], [x[0, 2, 4, 0], x[0, 2, 5, 0], x[0, 3, 4, 0], x[0, 3, 5, 0]])
 
 
+def test_non_negative_head_stays_non_negative_through_training_and_saving(tmp_path):
+    network = model.build_gap_cnn(((8,),), last_filters=8, top=(), non_negative_head=True)
+    network.compile(optimizer=keras.optimizers.SGD(10.0), loss="binary_crossentropy")
+    canvases = np.random.default_rng(0).integers(0, 256, (16, 32, 128), dtype=np.uint8)
+    network.fit(canvases, np.zeros((16, 10), "float32"), epochs=2, verbose=0)  # all-negative labels push every weight down
+    kernel = network.get_layer("predictions").get_weights()[0]
+    assert kernel.min() == 0.0 and kernel.max() >= 0.0
+    reloaded = model.load(model.save(network, tmp_path / "net.keras"))
+    assert isinstance(reloaded.get_layer("predictions").kernel_constraint, keras.constraints.NonNeg)
+
+
+def test_non_negative_head_gives_non_negative_class_maps():
+    from helpers import cam
+
+    network = model.build_gap_cnn(((8,),), last_filters=8, top=(), non_negative_head=True)
+    canvases = np.random.default_rng(1).integers(0, 256, (4, 32, 128), dtype=np.uint8)
+    assert cam.class_activation_maps(network, canvases, upsampled=False).maps.min() >= 0.0
+
+
+def test_recipes_use_the_non_negative_head_except_the_study():
+    assert all(recipe.non_negative_head for name, recipe in model.RECIPES.items() if name != "study")
+    assert not model.RECIPES["study"].non_negative_head
+    assert model.RECIPES["default"].build().get_layer("predictions").kernel_constraint is not None
+
+
 def test_unknown_head_activation_is_refused():
     with pytest.raises(ValueError, match="head_activation must be 'sigmoid' or 'softmax'; got 'relu'"):
         model.build_gap_cnn(head_activation="relu")
