@@ -116,6 +116,21 @@ def test_training_is_repeatable_and_keeps_the_best_epoch(splits, fashion_data):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
+def test_validation_logs_match_keras_evaluate(splits):
+    recipe = dataclasses.replace(model.RECIPES["default"], blocks=((8,),), top=(), last_filters=8)
+    network = recipe.build()
+    model.compile_for(network, recipe, total_steps=10, warmup_steps=1)
+    val = splits["val"]
+    callback = model.Validation(val.images, val.labels)
+    callback.set_model(network)
+    logs = {}
+    callback.on_epoch_end(0, logs)
+    loss, per_label = network.evaluate(val.images, val.labels.astype("float32"), verbose=0)
+    assert logs["val_loss"] == pytest.approx(loss, rel=1e-4)
+    assert logs["val_per_label_accuracy"] == pytest.approx(per_label, abs=1e-6)
+    assert 0.0 <= logs["val_exact_match"] <= logs["val_per_label_accuracy"]
+
+
 def test_fresh_training_without_the_pool_is_refused(splits):
     with pytest.raises(ValueError, match="fresh composites need fashion_train"):
         model.train(model.RECIPES["default"], splits["train"], splits["val"])
