@@ -279,11 +279,11 @@ class Validation(keras.callbacks.Callback):
 
     def __init__(self, images: np.ndarray, labels: np.ndarray):
         super().__init__()
-        self.images, self.labels = images, labels.astype(np.float32)
+        self.images, self.labels, self.present = images, labels.astype(np.float32), labels.astype(bool)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         probabilities = self.model.predict(self.images, batch_size=500, verbose=0)
-        right = (probabilities >= 0.5) == self.labels.astype(bool)
+        right = (probabilities >= 0.5) == self.present
         loss = self.model.loss(keras.ops.convert_to_tensor(self.labels), keras.ops.convert_to_tensor(probabilities))
         logs["val_loss"] = float(keras.ops.convert_to_numpy(loss))
         logs["val_per_label_accuracy"] = float(np.mean(right))
