@@ -36,9 +36,20 @@ def fold_patches(size: int, name: str = "fold") -> layers.Conv2D:
     )
 
 
-def conv_bn_relu(x: keras.KerasTensor, filters: int, prefix: str, number: int, batch_norm: bool) -> keras.KerasTensor:
-    """A 3x3 convolution, batch-normalised if asked, then a ReLU; layers named ``{prefix}_conv{number}`` etc."""
+def conv_bn_relu(
+    x: keras.KerasTensor, filters: int, prefix: str, number: int, batch_norm: bool, pool: bool = False
+) -> keras.KerasTensor:
+    """A 3x3 convolution, batch-normalised if asked, then a ReLU; layers named ``{prefix}_conv{number}`` etc.
+
+    With ``pool``, a 2x2 max pooling (``{prefix}_pool``) follows the
+    convolution directly, so batch norm and ReLU work on a quarter of the
+    pixels. A ReLU commutes with max pooling, and so does batch norm while
+    its scale is positive: without batch norm the result is exactly that of
+    pooling after the ReLU, only cheaper.
+    """
     x = layers.Conv2D(filters, 3, padding="same", use_bias=not batch_norm, name=f"{prefix}_conv{number}")(x)
+    if pool:
+        x = layers.MaxPooling2D(2, name=f"{prefix}_pool")(x)
     if batch_norm:
         x = layers.BatchNormalization(momentum=0.9, name=f"{prefix}_bn{number}")(x)
     return layers.ReLU(name=f"{prefix}_relu{number}")(x)
@@ -57,15 +68,15 @@ def build_gap_cnn(
 ) -> keras.Model:
     """Build the GAP network that class activation maps are read from.
 
-    Each block is a few 3x3 convolutions (batch-normalised, ReLU) followed by
-    2x2 max pooling; then the ``top`` convolutions, ``last_conv`` (3x3, ReLU),
+    Each block is a few 3x3 convolutions (batch-normalised, ReLU) whose last
+    one is max-pooled 2x2 before its batch norm (see :func:`conv_bn_relu`); then the ``top`` convolutions, ``last_conv`` (3x3, ReLU),
     global average pooling and ``Dense(10, sigmoid)``. The model takes raw canvases, uint8 0-255 of
     shape ``(N, 32, 128)`` or ``(N, 32, 128, 1)``, and scales them itself.
 
     Parameters
     ----------
     blocks : sequence of sequences of int
-        Filters of each convolution, block by block; a pooling ends each block.
+        Filters of each convolution, block by block; the last one of each block pools.
     last_filters : int
         Feature maps of ``last_conv`` (the maps CAM weighs).
     top : sequence of int
@@ -102,8 +113,7 @@ def build_gap_cnn(
         x = fold_patches(fold)(x)
     for b, filters_of_block in enumerate(blocks, start=1):
         for c, filters in enumerate(filters_of_block, start=1):
-            x = conv_bn_relu(x, filters, f"block{b}", c, batch_norm)
-        x = layers.MaxPooling2D(2, name=f"block{b}_pool")(x)
+            x = conv_bn_relu(x, filters, f"block{b}", c, batch_norm, pool=c == len(filters_of_block))
     for t, filters in enumerate(top, start=1):
         x = conv_bn_relu(x, filters, "top", t, batch_norm)
     x = layers.Conv2D(last_filters, 3, padding="same", activation="relu", name=LAST_CONV)(x)
@@ -158,7 +168,7 @@ class Recipe:
     batch_norm: bool = True
     fold: int = 2
     non_negative_head: bool = True
-    epochs: int = 22
+    epochs: int = 32
     batch_size: int = 64
     learning_rate: float = 2e-3
     weight_decay: float = 1e-4

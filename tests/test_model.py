@@ -21,6 +21,29 @@ def test_default_network_ends_in_last_conv_gap_and_sigmoid_dense():
     assert features.shape == (1, 4, 16, 192)  # 1/8 of the canvas: fold 2, then two poolings
 
 
+def test_last_convolution_of_each_block_pools_before_its_batch_norm():
+    names = [layer.name for layer in model.build_gap_cnn().layers]
+    start = names.index("block1_conv2")
+    assert names[start:start + 8] == [
+        "block1_conv2", "block1_pool", "block1_bn2", "block1_relu2",
+        "block2_conv1", "block2_pool", "block2_bn1", "block2_relu1",
+    ]
+
+
+def test_pooling_before_the_relu_equals_pooling_after_it():
+    pooled_first = model.build_gap_cnn(((4, 6),), last_filters=5, top=(), batch_norm=False, fold=1)
+    inputs = keras.Input((None, None, 1))
+    x = pooled_first.get_layer("rescale")(inputs)
+    for name in ("block1_conv1", "block1_relu1", "block1_conv2", "block1_relu2"):
+        x = pooled_first.get_layer(name)(x)
+    x = keras.layers.MaxPooling2D(2)(x)
+    for name in ("last_conv", "gap", "predictions"):
+        x = pooled_first.get_layer(name)(x)
+    pooled_last = keras.Model(inputs, x)  # the same weights, pooling after the ReLU
+    canvases = np.random.default_rng(2).integers(0, 256, (3, 32, 128, 1), dtype=np.uint8)
+    np.testing.assert_allclose(pooled_first.predict(canvases, verbose=0), pooled_last.predict(canvases, verbose=0), rtol=1e-5)
+
+
 def test_saved_network_takes_raw_canvases_with_or_without_channel(tmp_path):
     path = model.save(model.build_gap_cnn(((8,),), last_filters=8), tmp_path / "net.keras")
     canvases = np.random.default_rng(0).integers(0, 256, (3, 32, 128), dtype=np.uint8)
