@@ -11,6 +11,10 @@ the wall clock). Run: ``.venv/bin/python benchmarks/bench_training.py [--budget 
 ``Model.fit``: a ``keras.utils.PyDataset`` that hands over one batch per Python
 call, and ``helpers.model.fresh_composite_batches`` (``tf.data``, one draw per
 epoch), training the default network on the same fresh composites.
+
+``--pooling`` compares the default network with its blocks pooled first
+(the last convolution of each block max-pooled before its batch norm and
+ReLU) against the usual order (pooled after the ReLU), both fed by ``tf.data``.
 """
 
 from __future__ import annotations
@@ -26,9 +30,10 @@ import numpy as np
 
 from helpers import composite, dataset, fashion, model
 
-PIPELINE_COMPOSITES = 3_200  # per epoch
-PIPELINE_EPOCHS = 4  # the first one (tracing) is not counted
+RATE_COMPOSITES = 3_200  # per epoch
+RATE_EPOCHS = 4  # the first one (tracing) is not counted
 PYDATASET, TF_DATA = "PyDataset, one batch per call", "tf.data, one draw per epoch"
+POOL_FIRST, POOL_LAST = "pool, then batch norm, ReLU", "batch norm, ReLU, then pool"
 
 
 class TestCurve(keras.callbacks.Callback):
@@ -98,44 +103,56 @@ class EpochRates(keras.callbacks.Callback):
         self.rates.append(self.count / (time.perf_counter() - self.start))
 
 
-def pipeline_rate(name: str, fashion_train: tuple[np.ndarray, np.ndarray]) -> float:
-    """Median training composites per second of the default network fed by pipeline ``name``."""
+def training_rate(network_name: str, pipeline: str, fashion_train: tuple[np.ndarray, np.ndarray]) -> float:
+    """Median training composites per second of the default recipe's network fed by ``pipeline``.
+
+    ``network_name`` is ``POOL_FIRST`` (the default network) or ``POOL_LAST``;
+    the first epoch (tracing) is not counted.
+    """
     recipe, pool = model.RECIPES["default"], composite.source_pools(0)["train"]
-    steps = -(-PIPELINE_COMPOSITES // recipe.batch_size)
-    if name == PYDATASET:
-        fit_args = {"x": OneBatchPerCall(fashion_train, pool, PIPELINE_COMPOSITES, recipe.batch_size)}
+    steps = -(-RATE_COMPOSITES // recipe.batch_size)
+    if pipeline == PYDATASET:
+        fit_args = {"x": OneBatchPerCall(fashion_train, pool, RATE_COMPOSITES, recipe.batch_size)}
     else:
-        batches = model.fresh_composite_batches(*fashion_train, pool, PIPELINE_COMPOSITES, recipe.batch_size, 0, PIPELINE_EPOCHS)
+        batches = model.fresh_composite_batches(*fashion_train, pool, RATE_COMPOSITES, recipe.batch_size, 0, RATE_EPOCHS)
         fit_args = {"x": batches, "steps_per_epoch": steps}
     keras.utils.set_random_seed(0)
-    network = recipe.build()
-    model.compile_for(network, recipe, PIPELINE_EPOCHS * steps, warmup_steps=steps)
-    callback = EpochRates(PIPELINE_COMPOSITES)
-    network.fit(**fit_args, epochs=PIPELINE_EPOCHS, shuffle=False, verbose=0, callbacks=[callback])
+    network = model.build_gap_cnn(
+        recipe.blocks, recipe.last_filters, recipe.top, recipe.dropout, recipe.batch_norm, recipe.fold,
+        non_negative_head=recipe.non_negative_head, pool_first=network_name == POOL_FIRST,
+    )
+    model.compile_for(network, recipe, RATE_EPOCHS * steps, warmup_steps=steps)
+    callback = EpochRates(RATE_COMPOSITES)
+    network.fit(**fit_args, epochs=RATE_EPOCHS, shuffle=False, verbose=0, callbacks=[callback])
     return float(np.median(callback.rates[1:]))
 
 
-def compare_pipelines() -> None:
-    """Print both pipelines' rates, each measured in a fresh process (no threads left over from the other)."""
+def compare_rates(runs: dict[str, tuple[str, str]]) -> None:
+    """Print the training rate of each named (network, pipeline) run, each in a fresh process, and their ratio."""
     rates = {}
-    for name in (PYDATASET, TF_DATA):
-        run = subprocess.run([sys.executable, __file__, "--pipeline", name], capture_output=True, text=True, check=True)
-        rates[name] = float(run.stdout.split()[-1])
+    for name, (network_name, pipeline) in runs.items():
+        command = [sys.executable, __file__, "--rate", network_name, pipeline]
+        rates[name] = float(subprocess.run(command, capture_output=True, text=True, check=True).stdout.split()[-1])
         print(f"{name:32s} {rates[name]:6.0f} composites/s")
-    print(f"tf.data / PyDataset: {rates[TF_DATA] / rates[PYDATASET]:.2f}x the composites per second")
+    baseline, candidate = rates
+    print(f"{candidate} / {baseline}: {rates[candidate] / rates[baseline]:.2f}x the composites per second")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--budget", type=float, default=600, help="wall seconds per recipe (default: %(default)s)")
     parser.add_argument("--pipelines", action="store_true", help="compare input pipelines instead")
-    parser.add_argument("--pipeline", choices=(PYDATASET, TF_DATA), help=argparse.SUPPRESS)  # one, for --pipelines
+    parser.add_argument("--pooling", action="store_true", help="compare pooling before and after batch norm instead")
+    parser.add_argument("--rate", nargs=2, help=argparse.SUPPRESS)  # one (network, pipeline), for the two above
     args = parser.parse_args()
-    if args.pipeline:
-        print(pipeline_rate(args.pipeline, fashion.load()[0]))
+    if args.rate:
+        print(training_rate(*args.rate, fashion.load()[0]))
         return
     if args.pipelines:
-        compare_pipelines()
+        compare_rates({PYDATASET: (POOL_FIRST, PYDATASET), TF_DATA: (POOL_FIRST, TF_DATA)})
+        return
+    if args.pooling:
+        compare_rates({POOL_LAST: (POOL_LAST, TF_DATA), POOL_FIRST: (POOL_FIRST, TF_DATA)})
         return
     splits = dataset.load_splits()
     fashion_train = fashion.load()[0]

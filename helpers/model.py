@@ -64,14 +64,16 @@ def build_gap_cnn(
     fold: int = 2,
     head_activation: str = "sigmoid",
     non_negative_head: bool = False,
+    pool_first: bool = True,
     input_shape: tuple[int, int, int] = INPUT_SHAPE,
 ) -> keras.Model:
     """Build the GAP network that class activation maps are read from.
 
     Each block is a few 3x3 convolutions (batch-normalised, ReLU) whose last
-    one is max-pooled 2x2 before its batch norm (see :func:`conv_bn_relu`); then the ``top`` convolutions, ``last_conv`` (3x3, ReLU),
-    global average pooling and ``Dense(10, sigmoid)``. The model takes raw canvases, uint8 0-255 of
-    shape ``(N, 32, 128)`` or ``(N, 32, 128, 1)``, and scales them itself.
+    one is max-pooled 2x2; then the ``top`` convolutions, ``last_conv`` (3x3,
+    ReLU), global average pooling and ``Dense(10, sigmoid)``. The model takes
+    raw canvases, uint8 0-255 of shape ``(N, 32, 128)`` or ``(N, 32, 128, 1)``,
+    and scales them itself.
 
     Parameters
     ----------
@@ -99,6 +101,10 @@ def build_gap_cnn(
         of a composite cancel it, and every class activation map is
         non-negative. The kernel starts small and positive and the bias at -1
         (a probability of 0.27, near the one-in-three rate of each label).
+    pool_first : bool
+        Max-pool the last convolution of each block before its batch norm
+        and ReLU (see :func:`conv_bn_relu`); False pools after the ReLU, the
+        usual order (``benchmarks/bench_training.py --pooling`` compares the two).
     input_shape : tuple
         Canvas height, width and channels.
 
@@ -113,7 +119,9 @@ def build_gap_cnn(
         x = fold_patches(fold)(x)
     for b, filters_of_block in enumerate(blocks, start=1):
         for c, filters in enumerate(filters_of_block, start=1):
-            x = conv_bn_relu(x, filters, f"block{b}", c, batch_norm, pool=c == len(filters_of_block))
+            x = conv_bn_relu(x, filters, f"block{b}", c, batch_norm, pool=pool_first and c == len(filters_of_block))
+        if not pool_first:
+            x = layers.MaxPooling2D(2, name=f"block{b}_pool")(x)
     for t, filters in enumerate(top, start=1):
         x = conv_bn_relu(x, filters, "top", t, batch_norm)
     x = layers.Conv2D(last_filters, 3, padding="same", activation="relu", name=LAST_CONV)(x)
