@@ -103,13 +103,10 @@ class EpochRates(keras.callbacks.Callback):
         self.rates.append(self.count / (time.perf_counter() - self.start))
 
 
-def training_rate(network_name: str, pipeline: str, fashion_train: tuple[np.ndarray, np.ndarray]) -> float:
-    """Median training composites per second of the default recipe's network fed by ``pipeline``.
-
-    ``network_name`` is ``POOL_FIRST`` (the default network) or ``POOL_LAST``;
-    the first epoch (tracing) is not counted.
-    """
-    recipe, pool = model.RECIPES["default"], composite.source_pools(0)["train"]
+def training_rate(pool_first: bool, pipeline: str, fashion_train: tuple[np.ndarray, np.ndarray]) -> float:
+    """Median training composites per second of the default network fed by ``pipeline``, the first epoch (tracing) not counted."""
+    recipe = dataclasses.replace(model.RECIPES["default"], pool_first=pool_first)
+    pool = composite.source_pools(0)["train"]
     steps = -(-RATE_COMPOSITES // recipe.batch_size)
     if pipeline == PYDATASET:
         fit_args = {"x": OneBatchPerCall(fashion_train, pool, RATE_COMPOSITES, recipe.batch_size)}
@@ -117,25 +114,21 @@ def training_rate(network_name: str, pipeline: str, fashion_train: tuple[np.ndar
         batches = model.fresh_composite_batches(*fashion_train, pool, RATE_COMPOSITES, recipe.batch_size, 0, RATE_EPOCHS)
         fit_args = {"x": batches, "steps_per_epoch": steps}
     keras.utils.set_random_seed(0)
-    network = model.build_gap_cnn(
-        recipe.blocks, recipe.last_filters, recipe.top, recipe.dropout, recipe.batch_norm, recipe.fold,
-        non_negative_head=recipe.non_negative_head, pool_first=network_name == POOL_FIRST,
-    )
+    network = recipe.build()
     model.compile_for(network, recipe, RATE_EPOCHS * steps, warmup_steps=steps)
     callback = EpochRates(RATE_COMPOSITES)
     network.fit(**fit_args, epochs=RATE_EPOCHS, shuffle=False, verbose=0, callbacks=[callback])
     return float(np.median(callback.rates[1:]))
 
 
-def compare_rates(runs: dict[str, tuple[str, str]]) -> None:
-    """Print the training rate of each named (network, pipeline) run, each in a fresh process, and their ratio."""
-    rates = {}
-    for name, (network_name, pipeline) in runs.items():
-        command = [sys.executable, __file__, "--rate", network_name, pipeline]
-        rates[name] = float(subprocess.run(command, capture_output=True, text=True, check=True).stdout.split()[-1])
-        print(f"{name:32s} {rates[name]:6.0f} composites/s")
-    baseline, candidate = rates
-    print(f"{candidate} / {baseline}: {rates[candidate] / rates[baseline]:.2f}x the composites per second")
+def compare_rates(baseline: tuple[str, str], candidate: tuple[str, str]) -> None:
+    """Print the training rates of two (network, pipeline) runs, each in a fresh process, and their ratio."""
+    rates = []
+    for network, pipeline in (baseline, candidate):
+        command = [sys.executable, __file__, "--network", network, "--pipeline", pipeline]
+        rates.append(float(subprocess.run(command, capture_output=True, text=True, check=True).stdout.split()[-1]))
+        print(f"{network:28s} {pipeline:28s} {rates[-1]:6.0f} composites/s")
+    print(f"second / first: {rates[1] / rates[0]:.2f}x the composites per second")
 
 
 def main() -> None:
@@ -143,16 +136,18 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=600, help="wall seconds per recipe (default: %(default)s)")
     parser.add_argument("--pipelines", action="store_true", help="compare input pipelines instead")
     parser.add_argument("--pooling", action="store_true", help="compare pooling before and after batch norm instead")
-    parser.add_argument("--rate", nargs=2, help=argparse.SUPPRESS)  # one (network, pipeline), for the two above
+    # One training-rate run, in its own process, for the two comparisons above:
+    parser.add_argument("--network", choices=(POOL_FIRST, POOL_LAST), help=argparse.SUPPRESS)
+    parser.add_argument("--pipeline", choices=(PYDATASET, TF_DATA), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.rate:
-        print(training_rate(*args.rate, fashion.load()[0]))
+    if args.network:
+        print(training_rate(args.network == POOL_FIRST, args.pipeline or TF_DATA, fashion.load()[0]))
         return
     if args.pipelines:
-        compare_rates({PYDATASET: (POOL_FIRST, PYDATASET), TF_DATA: (POOL_FIRST, TF_DATA)})
+        compare_rates((POOL_FIRST, PYDATASET), (POOL_FIRST, TF_DATA))
         return
     if args.pooling:
-        compare_rates({POOL_LAST: (POOL_LAST, TF_DATA), POOL_FIRST: (POOL_FIRST, TF_DATA)})
+        compare_rates((POOL_LAST, TF_DATA), (POOL_FIRST, TF_DATA))
         return
     splits = dataset.load_splits()
     fashion_train = fashion.load()[0]

@@ -43,9 +43,10 @@ def conv_bn_relu(
 
     With ``pool``, a 2x2 max pooling (``{prefix}_pool``) follows the
     convolution directly, so batch norm and ReLU work on a quarter of the
-    pixels. A ReLU commutes with max pooling, and so does batch norm while
-    its scale is positive: without batch norm the result is exactly that of
-    pooling after the ReLU, only cheaper.
+    pixels. Without batch norm this computes exactly what pooling after the
+    ReLU does (a ReLU commutes with taking a maximum), only cheaper. With
+    batch norm it is a different network: batch norm then normalises the
+    pooled maxima, whose batch statistics differ from those of all pixels.
     """
     x = layers.Conv2D(filters, 3, padding="same", use_bias=not batch_norm, name=f"{prefix}_conv{number}")(x)
     if pool:
@@ -62,6 +63,7 @@ def build_gap_cnn(
     dropout: float = 0.0,
     batch_norm: bool = True,
     fold: int = 2,
+    *,
     head_activation: str = "sigmoid",
     non_negative_head: bool = False,
     pool_first: bool = True,
@@ -147,7 +149,7 @@ class Recipe:
 
     Attributes
     ----------
-    blocks, last_filters, top, dropout, batch_norm, fold, non_negative_head
+    blocks, last_filters, top, dropout, batch_norm, fold, non_negative_head, pool_first
         The architecture, as in :func:`build_gap_cnn`.
     epochs : int
         Passes over ``composites_per_epoch`` composites.
@@ -176,6 +178,7 @@ class Recipe:
     batch_norm: bool = True
     fold: int = 2
     non_negative_head: bool = True
+    pool_first: bool = True
     epochs: int = 32
     batch_size: int = 64
     learning_rate: float = 2e-3
@@ -190,7 +193,7 @@ class Recipe:
         """Build this recipe's (uncompiled) network."""
         return build_gap_cnn(
             self.blocks, self.last_filters, self.top, self.dropout, self.batch_norm, self.fold,
-            non_negative_head=self.non_negative_head,
+            non_negative_head=self.non_negative_head, pool_first=self.pool_first,
         )
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from helpers import composite, dataset, evaluation, fashion, model
+from helpers import cam, composite, dataset, evaluation, fashion, model
 
 
 def machine() -> dict:
@@ -57,6 +57,13 @@ def test_metrics(network: keras.Model, test: composite.Composites) -> dict:
     return {**{k: round(v, 6) for k, v in report.items()}, "per_class": per_class.round(6).to_dict(orient="index")}
 
 
+def test_localisation(network: keras.Model, test: composite.Composites) -> dict:
+    """Score the class activation maps of every true label of ``test`` (pointing game, energy share); JSON-ready."""
+    maps = cam.class_activation_maps(network, test.images).maps
+    overall = cam.localisation_scores(maps, test.items, test.boxes)["overall"]
+    return {"pointing_game": round(float(overall["pointing_hit"]), 6), "energy_share": round(float(overall["energy_share"]), 6)}
+
+
 def train_and_save(recipe_name: str, out: Path, *, seed: int = 0, data_root: Path = dataset.DEFAULT_ROOT) -> dict:
     """Train with a named recipe; write ``out`` (.keras) and its ``.json`` record.
 
@@ -86,6 +93,7 @@ def train_and_save(recipe_name: str, out: Path, *, seed: int = 0, data_root: Pat
         "val_thresholds": evaluation.tune_thresholds(splits["val"].labels, val_probabilities).round(2).tolist(),
         "history": {k: [round(float(v), 6) for v in values] for k, values in history.items()},
         "test_metrics": test_metrics(network, splits["test"]),
+        "test_localisation": test_localisation(network, splits["test"]),
     }
     model.save(network, out)
     Path(out).with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")

@@ -23,10 +23,15 @@ def test_shipped_model_reproduces_its_recorded_test_metrics(splits, record):
         assert measured[name] == pytest.approx(record["test_metrics"][name], abs=2e-3), name
 
 
+def test_shipped_model_reproduces_its_recorded_localisation(splits, record):
+    measured = training_run.test_localisation(model.load(SHIPPED), splits["test"])
+    assert measured == pytest.approx(record["test_localisation"], abs=2e-3)
+
+
 def test_record_says_how_the_model_was_made(record):
     assert record["recipe_name"] in model.RECIPES
     assert record["recipe"] == json.loads(json.dumps(training_run.dataclasses.asdict(model.RECIPES[record["recipe_name"]])))
-    assert {"seed", "training_seconds", "machine", "history", "test_metrics", "val_thresholds"} <= set(record)
+    assert {"seed", "training_seconds", "machine", "history", "test_metrics", "test_localisation", "val_thresholds"} <= set(record)
     assert record["machine"]["device"] in ("CPU", "GPU")
 
 
