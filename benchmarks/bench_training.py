@@ -15,6 +15,10 @@ epoch), training the default network on the same fresh composites.
 ``--pooling`` compares the default network with its blocks pooled first
 (the last convolution of each block max-pooled before its batch norm and
 ReLU) against the usual order (pooled after the ReLU), both fed by ``tf.data``.
+
+``--precision`` compares the default network computing in float32 against
+the same network computing in bfloat16 (Keras' ``mixed_bfloat16`` policy),
+which the recipes train with where the processor has bfloat16 instructions.
 """
 
 from __future__ import annotations
@@ -34,6 +38,12 @@ RATE_COMPOSITES = 3_200  # per epoch
 RATE_EPOCHS = 4  # the first one (tracing) is not counted
 PYDATASET, TF_DATA = "PyDataset, one batch per call", "tf.data, one draw per epoch"
 POOL_FIRST, POOL_LAST = "pool, then batch norm, ReLU", "batch norm, ReLU, then pool"
+BFLOAT16 = "pool first, bfloat16 compute"
+NETWORKS = {  # name: (pool_first, dtype policy)
+    POOL_FIRST: (True, "float32"),
+    POOL_LAST: (False, "float32"),
+    BFLOAT16: (True, "mixed_bfloat16"),
+}
 
 
 class TestCurve(keras.callbacks.Callback):
@@ -103,8 +113,9 @@ class EpochRates(keras.callbacks.Callback):
         self.rates.append(self.count / (time.perf_counter() - self.start))
 
 
-def training_rate(pool_first: bool, pipeline: str, fashion_train: tuple[np.ndarray, np.ndarray]) -> float:
-    """Median training composites per second of the default network fed by ``pipeline``, the first epoch (tracing) not counted."""
+def training_rate(network_name: str, pipeline: str, fashion_train: tuple[np.ndarray, np.ndarray]) -> float:
+    """Median training composites per second of a variant of the default network fed by ``pipeline``, the first epoch (tracing) not counted."""
+    pool_first, dtype = NETWORKS[network_name]
     recipe = dataclasses.replace(model.RECIPES["default"], pool_first=pool_first)
     pool = composite.source_pools(0)["train"]
     steps = -(-RATE_COMPOSITES // recipe.batch_size)
@@ -114,7 +125,7 @@ def training_rate(pool_first: bool, pipeline: str, fashion_train: tuple[np.ndarr
         batches = model.fresh_composite_batches(*fashion_train, pool, RATE_COMPOSITES, recipe.batch_size, 0, RATE_EPOCHS)
         fit_args = {"x": batches, "steps_per_epoch": steps}
     keras.utils.set_random_seed(0)
-    network = recipe.build()
+    network = recipe.build(dtype)
     model.compile_for(network, recipe, RATE_EPOCHS * steps, warmup_steps=steps)
     callback = EpochRates(RATE_COMPOSITES)
     network.fit(**fit_args, epochs=RATE_EPOCHS, shuffle=False, verbose=0, callbacks=[callback])
@@ -136,18 +147,22 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=600, help="wall seconds per recipe (default: %(default)s)")
     parser.add_argument("--pipelines", action="store_true", help="compare input pipelines instead")
     parser.add_argument("--pooling", action="store_true", help="compare pooling before and after batch norm instead")
-    # One training-rate run, in its own process, for the two comparisons above:
-    parser.add_argument("--network", choices=(POOL_FIRST, POOL_LAST), help=argparse.SUPPRESS)
+    parser.add_argument("--precision", action="store_true", help="compare float32 and bfloat16 compute instead")
+    # One training-rate run, in its own process, for the three comparisons above:
+    parser.add_argument("--network", choices=tuple(NETWORKS), help=argparse.SUPPRESS)
     parser.add_argument("--pipeline", choices=(PYDATASET, TF_DATA), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.network:
-        print(training_rate(args.network == POOL_FIRST, args.pipeline or TF_DATA, fashion.load()[0]))
+        print(training_rate(args.network, args.pipeline or TF_DATA, fashion.load()[0]))
         return
     if args.pipelines:
         compare_rates((POOL_FIRST, PYDATASET), (POOL_FIRST, TF_DATA))
         return
     if args.pooling:
         compare_rates((POOL_LAST, TF_DATA), (POOL_FIRST, TF_DATA))
+        return
+    if args.precision:
+        compare_rates((POOL_FIRST, TF_DATA), (BFLOAT16, TF_DATA))
         return
     splits = dataset.load_splits()
     fashion_train = fashion.load()[0]

@@ -89,6 +89,7 @@ def train_and_save(recipe_name: str, out: Path, *, seed: int = 0, data_root: Pat
         "epochs_run": len(history["loss"]),
         "best_epoch": int(np.argmax(history["val_exact_match"])) + 1,
         "machine": machine(),
+        "training_dtype": model.training_dtype(recipe),
         "parameters": network.count_params(),
         "val_thresholds": evaluation.tune_thresholds(splits["val"].labels, val_probabilities).round(2).tolist(),
         "history": {k: [round(float(v), 6) for v in values] for k, values in history.items()},

@@ -121,7 +121,9 @@ def test_fresh_composites_never_use_validation_products(fashion_data, splits):
     assert not np.isin(splits["val"].sources, pool).any()
 
 
-def test_training_is_repeatable_and_keeps_the_best_epoch(splits, fashion_data):
+@pytest.mark.parametrize("native", [False, True], ids=["float32", "bfloat16"])
+def test_training_is_repeatable_and_keeps_the_best_epoch(splits, fashion_data, monkeypatch, native):
+    monkeypatch.setattr(model, "native_bfloat16", lambda: native)
     recipe = dataclasses.replace(model.RECIPES["default"], blocks=((8,),), top=(), last_filters=8, epochs=2, composites_per_epoch=256, batch_size=64)
     small_val = dataclasses.replace(splits["val"], images=splits["val"].images[:64], labels=splits["val"].labels[:64])
     runs = [
@@ -147,6 +149,72 @@ def test_validation_logs_match_keras_evaluate(splits):
     assert logs["val_loss"] == pytest.approx(loss, rel=1e-4)
     assert logs["val_per_label_accuracy"] == pytest.approx(per_label, abs=1e-6)
     assert 0.0 <= logs["val_exact_match"] <= logs["val_per_label_accuracy"]
+
+
+@pytest.mark.parametrize(("flags", "native"), [("avx512f avx512_bf16 avx512_vnni", True), ("amx_tile amx_bf16", True), ("avx2 fma avx512f", False)])
+def test_native_bfloat16_is_read_from_the_processor_flags(tmp_path, flags, native):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nflags\t\t: fpu {flags} rdpid\n")
+    assert model.native_bfloat16(cpuinfo) is native
+
+
+def test_no_readable_cpuinfo_means_no_bfloat16(tmp_path):
+    assert model.native_bfloat16(tmp_path / "missing") is False
+
+
+def test_training_dtype_is_bfloat16_only_where_asked_and_native(monkeypatch):
+    recipe = model.RECIPES["default"]
+    monkeypatch.setattr(model, "native_bfloat16", lambda: True)
+    assert model.training_dtype(recipe) == "mixed_bfloat16"
+    assert model.training_dtype(dataclasses.replace(recipe, bfloat16=False)) == "float32"
+    monkeypatch.setattr(model, "native_bfloat16", lambda: False)
+    assert model.training_dtype(recipe) == "float32"
+
+
+def test_mixed_network_computes_in_bfloat16_between_float32_input_and_output():
+    network = model.build_gap_cnn(((8, 8),), last_filters=8, top=(8,), dtype="mixed_bfloat16")
+    policies = {layer.name: layer.dtype_policy.name for layer in network.layers}
+    assert {policies.pop(name) for name in ("canvas", "rescale", "fold", "predictions")} == {"float32"}
+    assert set(policies.values()) == {"mixed_bfloat16"}
+    assert {weight.dtype for weight in network.weights} == {"float32"}
+    assert network.output.dtype == "float32"
+
+
+def test_unknown_dtype_is_refused():
+    with pytest.raises(ValueError, match="dtype must be 'float32' or 'mixed_bfloat16'; got 'float16'"):
+        model.build_gap_cnn(dtype="float16")
+
+
+def test_float32_copy_predicts_what_the_mixed_network_predicts():
+    recipe = dataclasses.replace(model.RECIPES["default"], blocks=((8,),), top=(8,), last_filters=8, non_negative_head=False)
+    mixed = recipe.build("mixed_bfloat16")
+    weights = np.random.default_rng(5)
+    mixed.set_weights([weights.uniform(0.5, 1.5, w.shape).astype("float32") * np.sign(w + 0.5) for w in mixed.get_weights()])
+    copy = model.float32_copy(mixed, recipe)
+    assert {layer.dtype_policy.name for layer in copy.layers} == {"float32"}
+    logits = [keras.Model(n.input, n.get_layer("gap").output) for n in (mixed, copy, recipe.build())]
+    canvases = np.random.default_rng(4).integers(0, 256, (4, 32, 128), dtype=np.uint8)
+    mixed_gap, copy_gap, fresh_gap = (keras.ops.convert_to_numpy(f(canvases)).astype("float32") for f in logits)
+    np.testing.assert_allclose(copy_gap, mixed_gap, rtol=0.03, atol=0.01)
+    assert not np.allclose(fresh_gap, mixed_gap, rtol=0.03, atol=0.01)
+
+
+def test_bfloat16_training_hands_back_the_best_weights_in_float32(splits, fashion_data, monkeypatch):
+    monkeypatch.setattr(model, "native_bfloat16", lambda: True)
+    recipe = dataclasses.replace(model.RECIPES["default"], blocks=((8,),), top=(), last_filters=8, epochs=2, composites_per_epoch=64)
+    small_val = dataclasses.replace(splits["val"], images=splits["val"].images[:64], labels=splits["val"].labels[:64])
+    seen = {}
+    spy = keras.callbacks.LambdaCallback(
+        on_train_begin=lambda logs: seen.update(dtype=spy.model.get_layer(model.LAST_CONV).compute_dtype),
+        on_train_end=lambda logs: seen.update(weights=spy.model.get_weights()),  # after BestWeights restored them
+    )
+    network, _ = model.train(
+        recipe, splits["train"], small_val, fashion_train=fashion_data[0], pool=composite.source_pools(0)["train"], verbose=0, callbacks=[spy]
+    )
+    assert seen["dtype"] == "bfloat16"
+    assert network.get_layer(model.LAST_CONV).compute_dtype == "float32"
+    for trained, handed_back in zip(seen["weights"], network.get_weights(), strict=True):
+        np.testing.assert_array_equal(trained, handed_back)
 
 
 def test_fresh_training_without_the_pool_is_refused(splits):

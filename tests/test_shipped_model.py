@@ -31,8 +31,9 @@ def test_shipped_model_reproduces_its_recorded_localisation(splits, record):
 def test_record_says_how_the_model_was_made(record):
     assert record["recipe_name"] in model.RECIPES
     assert record["recipe"] == json.loads(json.dumps(training_run.dataclasses.asdict(model.RECIPES[record["recipe_name"]])))
-    assert {"seed", "training_seconds", "machine", "history", "test_metrics", "test_localisation", "val_thresholds"} <= set(record)
+    assert {"seed", "training_seconds", "machine", "training_dtype", "history", "test_metrics", "test_localisation", "val_thresholds"} <= set(record)
     assert record["machine"]["device"] in ("CPU", "GPU")
+    assert record["training_dtype"] in ("float32", "mixed_bfloat16")
 
 
 def test_shipped_model_has_the_cam_head():
