@@ -226,15 +226,27 @@ def native_bfloat16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
     return re.search(r"\b(avx512_bf16|amx_bf16)\b", flags) is not None
 
 
+def onednn_enabled() -> bool:
+    """Whether TensorFlow's oneDNN kernels are on: unless ``TF_ENABLE_ONEDNN_OPTS`` is ``0`` or ``false``.
+
+    Only they compute bfloat16 fast; without them a bfloat16 training step
+    of the default network runs about ten times slower than a float32 one
+    (``benchmarks/bench_training.py --precision`` with ``TF_ENABLE_ONEDNN_OPTS=0``).
+    """
+    return os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1").lower() not in ("0", "false")
+
+
 def training_dtype(recipe: Recipe) -> str:
     """The dtype policy ``recipe`` trains with.
 
     ``"mixed_bfloat16"`` if the recipe asks for it, training runs on the CPU
-    (no GPU visible to TensorFlow: not every GPU has fast bfloat16) and the
-    processor has bfloat16 instructions; ``"float32"`` otherwise.
+    (no GPU visible to TensorFlow: not every GPU has fast bfloat16), the
+    processor has bfloat16 instructions and oneDNN is on; ``"float32"``
+    otherwise.
     """
     on_cpu = not tf.config.list_physical_devices("GPU")
-    return "mixed_bfloat16" if recipe.bfloat16 and on_cpu and native_bfloat16() else "float32"
+    fast = on_cpu and native_bfloat16() and onednn_enabled()
+    return "mixed_bfloat16" if recipe.bfloat16 and fast else "float32"
 
 
 def float32_copy(network: keras.Model, recipe: Recipe) -> keras.Model:

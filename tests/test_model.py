@@ -164,11 +164,19 @@ def test_no_readable_cpuinfo_means_no_bfloat16(tmp_path):
 
 def test_training_dtype_is_bfloat16_only_where_asked_and_native(monkeypatch):
     recipe = model.RECIPES["default"]
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
     monkeypatch.setattr(model, "native_bfloat16", lambda: True)
     assert model.training_dtype(recipe) == "mixed_bfloat16"
     assert model.training_dtype(dataclasses.replace(recipe, bfloat16=False)) == "float32"
     monkeypatch.setattr(model, "native_bfloat16", lambda: False)
     assert model.training_dtype(recipe) == "float32"
+
+
+@pytest.mark.parametrize(("setting", "dtype"), [("0", "float32"), ("False", "float32"), ("1", "mixed_bfloat16"), ("true", "mixed_bfloat16")])
+def test_training_dtype_is_float32_when_onednn_is_turned_off(monkeypatch, setting, dtype):
+    monkeypatch.setattr(model, "native_bfloat16", lambda: True)
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", setting)
+    assert model.training_dtype(model.RECIPES["default"]) == dtype
 
 
 def test_mixed_network_computes_in_bfloat16_between_float32_input_and_output():
