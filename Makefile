@@ -1,5 +1,6 @@
-# `make lab` opens the notebooks; `make test` runs every test and notebook.
-# Both set everything up themselves on a fresh Debian/Ubuntu machine.
+# `make lab` opens the notebooks; `make test` runs every test and notebook;
+# `make check` runs the fast unit tests alone, for the edit-test loop.
+# All three set everything up themselves on a fresh Debian/Ubuntu machine.
 
 PYTHON ?= python3
 VENV := .venv
@@ -8,7 +9,7 @@ INSTALLED := $(VENV)/.installed
 DATASET := data/multilabel-fashion-mnist
 DEBIAN_DATA := /usr/share/datasets/fashion-mnist
 
-.PHONY: lab test unit notebooks setup system-packages data clean
+.PHONY: lab test check setup system-packages data clean
 
 lab: setup data
 	$(BIN)/jupyter lab notebooks/
@@ -18,6 +19,11 @@ lab: setup data
 test: setup data
 	$(BIN)/pytest tests -rP
 	$(BIN)/pytest --nbval --nbval-current-env --nbval-cell-timeout=1800 notebooks
+
+# Everything but the notebook runs, the real-browser test and the shipped model
+# on the whole test split (pytest markers `slow` and `browser`).
+check: setup
+	$(BIN)/pytest tests -m "not slow and not browser"
 
 setup: $(INSTALLED)
 

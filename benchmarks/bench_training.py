@@ -9,7 +9,7 @@ the wall clock). Run: ``.venv/bin/python benchmarks/bench_training.py [--budget 
 
 ``--pipelines`` instead compares two ways of feeding fresh composites to
 ``Model.fit``: a ``keras.utils.PyDataset`` that hands over one batch per Python
-call, and ``helpers.model.fresh_composite_batches`` (``tf.data``, one draw per
+call, and ``helpers.training.fresh_composite_batches`` (``tf.data``, one draw per
 epoch), training the default network on the same fresh composites.
 
 ``--pooling`` compares the default network with its blocks pooled first
@@ -32,7 +32,7 @@ import time
 import keras
 import numpy as np
 
-from helpers import composite, dataset, fashion, model
+from helpers import composite, dataset, fashion, recipes, training
 
 RATE_COMPOSITES = 3_200  # per epoch
 RATE_EPOCHS = 4  # the first one (tracing) is not counted
@@ -63,18 +63,15 @@ class TestCurve(keras.callbacks.Callback):
 
 
 CURVE_RECIPES = {
-    "default": model.RECIPES["default"],
-    "signed head": dataclasses.replace(model.RECIPES["default"], non_negative_head=False),
-    "study": model.RECIPES["study"],
+    "default": recipes.RECIPES["default"],
+    "signed head": dataclasses.replace(recipes.RECIPES["default"], non_negative_head=False),
+    "study": recipes.RECIPES["study"],
 }
 
 
-def curve(recipe: model.Recipe, splits: dict, fashion_train, budget: float) -> list[tuple[float, float]]:
+def curve(recipe: recipes.Recipe, splits: dict, fashion_train, budget: float) -> list[tuple[float, float]]:
     callback = TestCurve(splits["test"], budget)
-    model.train(
-        recipe, splits["train"], splits["val"], seed=0, fashion_train=fashion_train,
-        pool=composite.source_pools(0)["train"], verbose=0, callbacks=[callback],
-    )
+    training.train(recipe, splits["train"], splits["val"], fashion=fashion_train, seed=0, verbose=0, callbacks=[callback])
     return callback.points
 
 
@@ -85,7 +82,7 @@ class OneBatchPerCall(keras.utils.PyDataset):
         super().__init__()
         self.fashion_train, self.pool, self.count, self.batch_size = fashion_train, pool, count, batch_size
         self.epoch = 0
-        self.images, self.labels = model.draw_epoch(*fashion_train, pool, count, seed=0, epoch=0)
+        self.images, self.labels = training.draw_epoch(*fashion_train, pool, count, seed=0, epoch=0)
 
     def __len__(self) -> int:
         return -(-self.count // self.batch_size)
@@ -96,40 +93,26 @@ class OneBatchPerCall(keras.utils.PyDataset):
 
     def on_epoch_end(self) -> None:
         self.epoch += 1
-        self.images, self.labels = model.draw_epoch(*self.fashion_train, self.pool, self.count, seed=0, epoch=self.epoch)
-
-
-class EpochRates(keras.callbacks.Callback):
-    """Record composites per second of every epoch."""
-
-    def __init__(self, count: int):
-        super().__init__()
-        self.count, self.rates = count, []
-
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        self.start = time.perf_counter()
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        self.rates.append(self.count / (time.perf_counter() - self.start))
+        self.images, self.labels = training.draw_epoch(*self.fashion_train, self.pool, self.count, seed=0, epoch=self.epoch)
 
 
 def training_rate(network_name: str, pipeline: str, fashion_train: tuple[np.ndarray, np.ndarray]) -> float:
     """Median training composites per second of a variant of the default network fed by ``pipeline``, the first epoch (tracing) not counted."""
     pool_first, dtype = NETWORKS[network_name]
-    recipe = dataclasses.replace(model.RECIPES["default"], pool_first=pool_first)
+    recipe = dataclasses.replace(recipes.RECIPES["default"], pool_first=pool_first)
     pool = composite.source_pools(0)["train"]
     steps = -(-RATE_COMPOSITES // recipe.batch_size)
     if pipeline == PYDATASET:
         fit_args = {"x": OneBatchPerCall(fashion_train, pool, RATE_COMPOSITES, recipe.batch_size)}
     else:
-        batches = model.fresh_composite_batches(*fashion_train, pool, RATE_COMPOSITES, recipe.batch_size, 0, RATE_EPOCHS)
+        batches = training.fresh_composite_batches(*fashion_train, pool, RATE_COMPOSITES, recipe.batch_size, 0, RATE_EPOCHS)
         fit_args = {"x": batches, "steps_per_epoch": steps}
     keras.utils.set_random_seed(0)
     network = recipe.build(dtype)
-    model.compile_for(network, recipe, RATE_EPOCHS * steps, warmup_steps=steps)
-    callback = EpochRates(RATE_COMPOSITES)
-    network.fit(**fit_args, epochs=RATE_EPOCHS, shuffle=False, verbose=0, callbacks=[callback])
-    return float(np.median(callback.rates[1:]))
+    training.compile_for(network, recipe, RATE_EPOCHS * steps, warmup_steps=steps)
+    history = network.fit(**fit_args, epochs=RATE_EPOCHS, shuffle=False, verbose=0, callbacks=[training.EpochTimer()]).history
+    epoch_seconds = np.diff(history["seconds"])  # the first epoch (tracing) is not counted
+    return float(np.median(RATE_COMPOSITES / epoch_seconds))
 
 
 def compare_rates(baseline: tuple[str, str], candidate: tuple[str, str]) -> None:

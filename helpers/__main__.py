@@ -9,8 +9,7 @@ import time
 from pathlib import Path
 
 from helpers.dataset import DEFAULT_ROOT
-
-RECIPES = ("default", "best", "study")
+from helpers.recipes import RECIPES
 
 
 def _data(args: argparse.Namespace) -> int:
@@ -32,17 +31,17 @@ def _data(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from helpers import training_run
+    from helpers import runs
 
-    info = training_run.train_and_save(args.recipe, args.out, seed=args.seed, data_root=args.data)
+    info = runs.train_and_save(args.recipe, args.out, seed=args.seed, data_root=args.data)
     print(json.dumps(info["test_metrics"], indent=2))
     return 0
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from helpers import training_run
+    from helpers import runs
 
-    print(json.dumps(training_run.evaluate_file(args.model, args.data, seed=args.seed), indent=2))
+    print(json.dumps(runs.evaluate_file(args.model, args.data, seed=args.seed), indent=2))
     return 0
 
 

@@ -1,14 +1,21 @@
 """Output activations and losses for multi-class vs multi-label, in plain numpy.
 
 Written out by hand so notebook 02 can check them against Keras and plot
-them; each loss averages over the batch. Also the sweep of one logit that
-notebook 02 plots, and the table "problem type -> last layer -> loss".
+them; each loss averages over the batch. Also the training targets of each
+head, the sweep of one logit that notebook 02 plots, and the table
+"problem type -> last layer -> loss".
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
+from helpers._checks import check_choice, check_label_sets, check_scalar
+from helpers.fashion import NUM_CLASSES
+
+HEADS: dict[str, str] = {"softmax": "categorical_crossentropy", "sigmoid": "binary_crossentropy"}
+"""Each output activation and the Keras loss it is trained with."""
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
@@ -165,6 +172,40 @@ def categorical_cross_entropy_gradient(y: np.ndarray, z: np.ndarray) -> np.ndarr
     return softmax(z) - y / y.sum(axis=-1, keepdims=True)
 
 
+def targets_for(head: str, labels: np.ndarray) -> np.ndarray:
+    """Return the training targets of ``head`` for multi-hot ``labels``.
+
+    Parameters
+    ----------
+    head : {"softmax", "sigmoid"}
+    labels : array (N, 10) of 0/1
+        Every row needs at least one label.
+
+    Returns
+    -------
+    float32 array (N, 10)
+        The multi-hot labels for the sigmoid head; for the softmax head each
+        row divided by its label count (``y / sum(y)``), so it sums to 1.
+
+    Raises
+    ------
+    ValueError
+        For an unknown head, labels of another shape or values, or a row
+        without labels.
+
+    Examples
+    --------
+    >>> targets_for("softmax", np.eye(10, dtype=int)[[1]] + np.eye(10, dtype=int)[[8]])[0, [1, 8]]
+    array([0.5, 0.5], dtype=float32)
+    """
+    check_choice(head, "head", HEADS)
+    labels = check_label_sets(labels, "labels", NUM_CLASSES).astype(np.float32)
+    counts = labels.sum(axis=1, keepdims=True)
+    if (counts == 0).any():
+        raise ValueError("every row of labels needs at least one label")
+    return labels / counts if head == "softmax" else labels
+
+
 def logit_sweep(y: np.ndarray, z: np.ndarray, label: int, values: np.ndarray) -> pd.DataFrame:
     """Both losses and their gradients as one label's logit varies, for one example.
 
@@ -207,8 +248,7 @@ def logit_sweep(y: np.ndarray, z: np.ndarray, label: int, values: np.ndarray) ->
         raise ValueError(f"y and z must be one vector each, of the same length; got {y.shape} and {z.shape}")
     if not np.isin(y, (0, 1)).all() or not y.any():
         raise ValueError("y must be a multi-hot vector of 0 and 1 with at least one label")
-    if isinstance(label, bool) or not isinstance(label, (int, np.integer)) or not 0 <= label < len(y):
-        raise ValueError(f"label must be a class index from 0 to {len(y) - 1}; got {label!r}")
+    check_scalar(label, "label", low=0, high=len(y) - 1)
     values = np.asarray(values, dtype=np.float64).ravel()
     logits = np.repeat(z[None, :], len(values), axis=0)
     logits[:, label] = values

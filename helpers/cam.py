@@ -1,9 +1,12 @@
-"""Class activation maps (CAM) for every class at once, and how well they localise.
+"""Class activation maps (CAM) for every class at once; upsampling and normalising maps.
 
 For class c, ``M_c = sum_k w[k, c] * f_k``: f are the feature maps of the
 layer ``last_conv`` and w the kernel of the final Dense layer (Zhou et al.,
 CVPR 2016). Because global average pooling feeds the Dense layer, the class
 logit is the spatial mean of ``M_c`` plus the Dense bias.
+
+:class:`ClassMaps` holds the maps of any method (:mod:`helpers.gradcam` too);
+:mod:`helpers.localisation` scores them against the product boxes.
 """
 
 from __future__ import annotations
@@ -12,23 +15,22 @@ from typing import NamedTuple
 
 import keras
 import numpy as np
-import pandas as pd
 
-from helpers.composite import EMPTY
-from helpers.fashion import CLASS_NAMES, NUM_CLASSES
-from helpers.model import LAST_CONV
+from helpers._checks import check_canvases, check_choice
+from helpers.model import LAST_CONV, dense_head
 from helpers.quiet import native_stderr_silenced
 
 NORMALIZATIONS = ("none", "per_map", "per_image")
 
 
-class ClassActivationMaps(NamedTuple):
-    """Maps and probabilities from one forward pass.
+class ClassMaps(NamedTuple):
+    """Class maps of a batch of images and the probabilities of the same forward pass.
 
     Attributes
     ----------
-    maps : float32 array (N, H, W, 10)
-        One map per class, at canvas size unless asked otherwise.
+    maps : float32 array (N, H, W, 10) or (N, H, W)
+        Every class's map, or one map per image for the class asked; at
+        canvas size unless asked otherwise.
     probabilities : float32 array (N, 10)
         The model's output for the same images.
     """
@@ -43,9 +45,7 @@ def _gap_dense_head(model: keras.Model) -> tuple[keras.layers.Layer, keras.layer
         last_conv = model.get_layer(LAST_CONV)
     except ValueError:
         raise ValueError(f"model has no layer named {LAST_CONV!r}; CAM needs the last convolution under that name") from None
-    dense = model.layers[-1]
-    if not isinstance(dense, keras.layers.Dense) or dense.units != NUM_CLASSES:
-        raise ValueError(f"the model's last layer must be Dense({NUM_CLASSES}); got {type(dense).__name__}")
+    dense = dense_head(model)
     source = dense.input._keras_history.operation
     while isinstance(source, keras.layers.Dropout):
         source = source.input._keras_history.operation
@@ -56,18 +56,9 @@ def _gap_dense_head(model: keras.Model) -> tuple[keras.layers.Layer, keras.layer
     return last_conv, dense
 
 
-def _check_images(model: keras.Model, images: np.ndarray) -> np.ndarray:
-    images = np.asarray(images)
-    height, width = model.input_shape[1:3]
-    if images.ndim == 4 and images.shape[-1] == 1:
-        images = images[..., 0]
-    fits = images.ndim == 3 and all(want in (None, got) for want, got in zip((height, width), images.shape[1:]))
-    if not fits:
-        h, w = height or "H", width or "W"
-        raise ValueError(f"images must have shape (N, {h}, {w}) or (N, {h}, {w}, 1); got {images.shape}")
-    if images.dtype != np.uint8:
-        raise ValueError(f"images must be uint8 canvases (0-255); got {images.dtype}")
-    return images
+def check_images(model: keras.Model, images: np.ndarray) -> np.ndarray:
+    """Check that ``images`` are raw uint8 canvases of the size ``model`` takes; return them as (N, H, W)."""
+    return check_canvases(images, *model.input_shape[1:3])
 
 
 def bilinear_matrix(size_out: int, size_in: int) -> np.ndarray:
@@ -98,8 +89,7 @@ def normalize_maps(maps: np.ndarray, normalize: str) -> np.ndarray:
     ``"per_image"`` uses one [0, 1] scale for all maps of an image, so
     classes can be compared. A constant map becomes zeros.
     """
-    if normalize not in NORMALIZATIONS:
-        raise ValueError(f"normalize must be one of {NORMALIZATIONS}; got {normalize!r}")
+    check_choice(normalize, "normalize", NORMALIZATIONS)
     if normalize == "none":
         return maps
     axes = (1, 2) if normalize == "per_map" else (1, 2, 3)
@@ -118,7 +108,7 @@ def _forward(model: keras.Model, images: np.ndarray, batch_size: int):
     of the memory of calling the model eagerly.
     """
     last_conv, _ = _gap_dense_head(model)
-    images = _check_images(model, images)
+    images = check_images(model, images)
     both = keras.Model(model.input, [last_conv.output, model.output])
     with native_stderr_silenced():
         for start in range(0, len(images), batch_size):
@@ -144,7 +134,7 @@ def class_activation_maps(
     *,
     upsampled: bool = True,
     batch_size: int = 100,
-) -> ClassActivationMaps:
+) -> ClassMaps:
     """Compute the CAM of every class for a batch of images in one pass.
 
     Parameters
@@ -163,7 +153,7 @@ def class_activation_maps(
 
     Returns
     -------
-    ClassActivationMaps
+    ClassMaps
         ``maps`` (N, H, W, 10) float32 and ``probabilities`` (N, 10).
 
     Raises
@@ -172,10 +162,9 @@ def class_activation_maps(
         If the model lacks the GAP head or ``last_conv``, the images have the
         wrong shape or dtype, or ``normalize`` is unknown.
     """
-    if normalize not in NORMALIZATIONS:
-        raise ValueError(f"normalize must be one of {NORMALIZATIONS}; got {normalize!r}")
+    check_choice(normalize, "normalize", NORMALIZATIONS)
     weights = _gap_dense_head(model)[1].get_weights()[0]
-    images = _check_images(model, images)
+    images = check_images(model, images)
     maps, probabilities, start = None, np.empty((len(images), weights.shape[1]), np.float32), 0
     for features, probs in _forward(model, images, batch_size):
         small = np.einsum("nhwk,kc->nhwc", features, weights)
@@ -185,68 +174,4 @@ def class_activation_maps(
         maps[start : start + len(batch)] = batch
         probabilities[start : start + len(batch)] = probs
         start += len(batch)
-    return ClassActivationMaps(normalize_maps(maps, normalize), probabilities)
-
-
-def box_masks(items: np.ndarray, boxes: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Return bool masks (N, H, W, 10): the pixels of the products of each class."""
-    count, slots = items.shape
-    masks = np.zeros((count, *shape, NUM_CLASSES), dtype=bool)
-    rows, columns = np.arange(shape[0]), np.arange(shape[1])
-    for slot in range(slots):
-        present = items[:, slot] != EMPTY
-        x0, y0, x1, y1 = (boxes[:, slot, i][:, None] for i in range(4))
-        inside = ((rows >= y0) & (rows < y1))[:, :, None] & ((columns >= x0) & (columns < x1))[:, None, :]
-        index = np.flatnonzero(present)
-        masks[index, :, :, items[index, slot]] |= inside[index]
-    return masks
-
-
-def localisation_scores(
-    maps: np.ndarray, items: np.ndarray, boxes: np.ndarray, predicted: np.ndarray | None = None
-) -> dict[str, pd.DataFrame | pd.Series]:
-    """Score maps against the true product boxes.
-
-    For every true label of every image: a *pointing-game* hit when the
-    map's maximum lies inside a product of that class, and the *energy
-    share*, the part of the map's positive mass inside those products.
-
-    Parameters
-    ----------
-    maps : array (N, H, W, 10)
-        Class maps at canvas size (any normalisation).
-    items, boxes : arrays (N, S) and (N, S, 4)
-        From :class:`helpers.composite.Composites`.
-    predicted : bool array (N, 10), optional
-        The model's predicted labels; adds a ``predicted`` column so scores
-        can be split by correct and missed labels.
-
-    Returns
-    -------
-    dict
-        ``per_label`` (one row per image and true class), ``per_class`` and
-        ``overall`` (means).
-    """
-    maps = np.asarray(maps)
-    if maps.ndim != 4 or maps.shape[-1] != NUM_CLASSES or maps.shape[0] != len(items):
-        raise ValueError(f"maps must have shape (N, H, W, {NUM_CLASSES}) with N = {len(items)}; got {maps.shape}")
-    if boxes.shape != (*items.shape, 4):
-        raise ValueError(f"boxes must have shape {(*items.shape, 4)}; got {boxes.shape}")
-    masks = box_masks(items, boxes, maps.shape[1:3])
-    image, label = np.nonzero(masks.any(axis=(1, 2)))
-    chosen = maps[image, :, :, label]  # (L, H, W)
-    chosen_masks = masks[image, :, :, label]
-    peaks = chosen.reshape(len(chosen), -1).argmax(axis=1)
-    hits = chosen_masks.reshape(len(chosen), -1)[np.arange(len(chosen)), peaks]
-    positive = np.maximum(chosen, 0, out=chosen)  # `chosen` is a copy: clip it in place
-    total = positive.sum(axis=(1, 2))
-    inside = positive.sum(axis=(1, 2), where=chosen_masks)
-    share = np.divide(inside, total, out=np.zeros_like(total, dtype=np.float64), where=total > 0)
-    per_label = pd.DataFrame(
-        {"image": image, "class": pd.Categorical.from_codes(label, CLASS_NAMES), "pointing_hit": hits, "energy_share": share}
-    )
-    if predicted is not None:
-        per_label["predicted"] = np.asarray(predicted, dtype=bool)[image, label]
-    per_class = per_label.groupby("class", observed=False)[["pointing_hit", "energy_share"]].mean()
-    overall = per_label[["pointing_hit", "energy_share"]].mean()
-    return {"per_label": per_label, "per_class": per_class, "overall": overall}
+    return ClassMaps(normalize_maps(maps, normalize), probabilities)

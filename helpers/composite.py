@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from helpers._checks import check_choice, check_scalar
 from helpers.fashion import CLASS_NAMES, NUM_CLASSES
 
 PRODUCT = 28  # side of a Fashion-MNIST image, in pixels
@@ -57,15 +58,6 @@ class Composites:
     def metadata(self) -> pd.DataFrame:
         """Return the metadata table, one row per composite (``labels.csv``)."""
         return metadata_frame(self)
-
-
-def _check_items(items_per_image: int, slot: int) -> None:
-    if isinstance(items_per_image, bool) or not isinstance(items_per_image, (int, np.integer)):
-        raise ValueError(f"items_per_image must be an integer from 1 to 4; got {items_per_image!r}")
-    if not 1 <= items_per_image <= 4:
-        raise ValueError(f"items_per_image must be from 1 to 4; got {items_per_image}")
-    if slot < PRODUCT:
-        raise ValueError(f"slot must be at least {PRODUCT} pixels; got {slot}")
 
 
 def compose(
@@ -114,11 +106,10 @@ def compose(
         For a bad count, item number, slot, split, image shape or dtype, or a
         pool too small to give every product once.
     """
-    _check_items(items_per_image, slot)
-    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 0:
-        raise ValueError(f"count must be a non-negative integer; got {count!r}")
-    if source_split not in ("train", "test"):
-        raise ValueError(f"source_split must be 'train' or 'test'; got {source_split!r}")
+    check_scalar(items_per_image, "items_per_image", low=1, high=4)
+    check_scalar(slot, "slot", low=PRODUCT)
+    check_scalar(count, "count", low=0)
+    check_choice(source_split, "source_split", ("train", "test"))
     if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (PRODUCT, PRODUCT):
         raise ValueError(
             f"images must be uint8 of shape (M, {PRODUCT}, {PRODUCT}); "

@@ -25,6 +25,7 @@ import pandas as pd
 from PIL import Image
 
 from helpers import fashion
+from helpers._checks import check_choice
 from helpers.composite import (
     DEFAULT_ITEMS,
     DEFAULT_SLOT,
@@ -49,8 +50,7 @@ def settings_for(
     count: int | None = None,
 ) -> dict:
     """Return the settings record that identifies one split folder."""
-    if split not in SPLIT_SIZES:
-        raise ValueError(f"split must be one of {list(SPLIT_SIZES)}; got {split!r}")
+    check_choice(split, "split", SPLIT_SIZES)
     return {
         "format": FORMAT_VERSION,
         "split": split,
@@ -202,21 +202,39 @@ def build(
 
 
 def load_splits(
-    root: Path = DEFAULT_ROOT, seed: int = 0, *, build_if_missing: bool = True, check_pngs: bool = False
+    root: Path = DEFAULT_ROOT,
+    seed: int = 0,
+    *,
+    splits: Iterable[str] = tuple(SPLIT_SIZES),
+    build_if_missing: bool = True,
+    check_pngs: bool = False,
 ) -> dict[str, Composites]:
-    """Load the standard splits under ``root``, building any that is missing.
+    """Load standard splits under ``root``, building any that is missing.
 
     A split folder built with other settings is refused, never rebuilt.
+
+    Parameters
+    ----------
+    root : path
+    seed : int
+    splits : iterable of str
+        Which of ``train``, ``val``, ``test`` to load (all by default).
+    build_if_missing : bool
+        Build a missing split (True) or raise ``FileNotFoundError``.
+    check_pngs : bool
+        Also compare every PNG with the arrays (see :func:`load`).
 
     Returns
     -------
     dict
-        ``{"train": Composites, "val": Composites, "test": Composites}``.
+        ``{"train": Composites, "val": Composites, "test": Composites}``, or
+        the splits asked for.
     """
     root = Path(root)
-    missing = [split for split in SPLIT_SIZES if not (root / split).exists()]
+    wanted = [check_choice(split, "split", SPLIT_SIZES) for split in splits]
+    missing = [split for split in wanted if not (root / split).exists()]
     if missing:
         if not build_if_missing:
             raise FileNotFoundError(f"{root} lacks {missing}; build them with `python -m helpers data --out {root}`")
         build(root, seed, splits=missing, exist_ok=True)
-    return {split: load(root / split, settings_for(split, seed), check_pngs=check_pngs) for split in SPLIT_SIZES}
+    return {split: load(root / split, settings_for(split, seed), check_pngs=check_pngs) for split in wanted}

@@ -1,33 +1,23 @@
-"""Honest multi-label metrics, built on scikit-learn."""
+"""Honest multi-label metrics, built on scikit-learn; decoding probabilities into label sets; threshold choice."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 from sklearn import metrics
 
+from helpers._checks import check_label_sets, check_probabilities, check_thresholds
 from helpers.fashion import CLASS_NAMES, NUM_CLASSES
+
+SET_SCORES = ("exact_match", "per_label_accuracy", "label_count_accuracy", "micro_f1")
+"""The scores of predicted label sets that :func:`set_scores` returns, honest ones first."""
 
 
 def _check(y_true: np.ndarray, y_prob: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    y_true = np.asarray(y_true)
-    y_prob = np.asarray(y_prob, dtype=np.float64)
-    if y_true.ndim != 2 or y_true.shape[1] != NUM_CLASSES:
-        raise ValueError(f"y_true must have shape (N, {NUM_CLASSES}); got {y_true.shape}")
-    if y_prob.shape != y_true.shape:
-        raise ValueError(f"y_prob must have the shape of y_true {y_true.shape}; got {y_prob.shape}")
-    if not np.isin(y_true, (0, 1)).all():
-        raise ValueError("y_true must hold only 0 and 1")
-    if not ((y_prob >= 0) & (y_prob <= 1)).all():
-        raise ValueError("y_prob must hold probabilities in [0, 1]")
-    return y_true.astype(np.int64), y_prob
-
-
-def _thresholds(threshold: float | np.ndarray) -> np.ndarray:
-    values = np.broadcast_to(np.asarray(threshold, dtype=np.float64), (NUM_CLASSES,))
-    if not ((values > 0) & (values < 1)).all():
-        raise ValueError(f"threshold must be in (0, 1), one value or one per class; got {threshold}")
-    return values
+    y_true = check_label_sets(y_true, "y_true", NUM_CLASSES)
+    return y_true, check_probabilities(y_prob, "y_prob", y_true.shape)
 
 
 def _average_precision(y_true: np.ndarray, y_prob: np.ndarray) -> np.ndarray:
@@ -63,7 +53,7 @@ def report(y_true: np.ndarray, y_prob: np.ndarray, threshold: float | np.ndarray
         ``per_class``, a :class:`pandas.DataFrame` with one row per class.
     """
     y_true, y_prob = _check(y_true, y_prob)
-    y_pred = (y_prob >= _thresholds(threshold)).astype(np.int64)
+    y_pred = (y_prob >= check_thresholds(threshold, NUM_CLASSES)).astype(np.int64)
     average_precision = _average_precision(y_true, y_prob)
     result = {
         "exact_match": metrics.accuracy_score(y_true, y_pred),
@@ -93,6 +83,159 @@ def report(y_true: np.ndarray, y_prob: np.ndarray, threshold: float | np.ndarray
 def summary(result: dict) -> pd.Series:
     """Return the scalar metrics of a :func:`report`, honest ones first."""
     return pd.Series({k: v for k, v in result.items() if k != "per_class"}, name="value")
+
+
+# --- decoding: probabilities -> label sets ----------------------------------------
+
+
+def decode_threshold(y_prob: np.ndarray, threshold: float | np.ndarray) -> np.ndarray:
+    """Predict every label whose probability is at least ``threshold``.
+
+    Parameters
+    ----------
+    y_prob : array (N, 10) of probabilities
+    threshold : float or array (10,)
+        One value, or one per class, each in (0, 1).
+
+    Returns
+    -------
+    uint8 array (N, 10)
+        The predicted multi-hot label sets.
+
+    Raises
+    ------
+    ValueError
+        For probabilities of another shape or outside [0, 1], or a threshold
+        outside (0, 1).
+    """
+    y_prob = check_probabilities(y_prob, "y_prob", (None, NUM_CLASSES))
+    return (y_prob >= check_thresholds(threshold, NUM_CLASSES)).astype(np.uint8)
+
+
+def decode_top_k(y_prob: np.ndarray, k: int | np.ndarray) -> np.ndarray:
+    """Predict the ``k`` most probable labels of every row.
+
+    With ``k`` the *true* label count this is an oracle: it is told how many
+    labels each image has, which no real decoder knows. It measures how well
+    the probabilities *rank* the classes, whatever their scale.
+
+    Parameters
+    ----------
+    y_prob : array (N, 10) of probabilities
+    k : int or int array (N,)
+        Labels to predict per row, from 1 to 10.
+
+    Returns
+    -------
+    uint8 array (N, 10)
+        Exactly ``k[i]`` ones in row ``i`` (ties broken by class order).
+
+    Raises
+    ------
+    ValueError
+        For probabilities of another shape, or a ``k`` out of range or of
+        another length.
+
+    Examples
+    --------
+    >>> decode_top_k(np.array([[0.4, 0.1, 0.3, 0, 0, 0, 0, 0, 0.2, 0]]), 2)
+    array([[1, 0, 1, 0, 0, 0, 0, 0, 0, 0]], dtype=uint8)
+    """
+    y_prob = check_probabilities(y_prob, "y_prob", (None, NUM_CLASSES))
+    k = np.broadcast_to(np.asarray(k), (len(y_prob),)) if np.ndim(k) == 0 else np.asarray(k)
+    if k.shape != (len(y_prob),) or not np.issubdtype(k.dtype, np.integer) or not ((k >= 1) & (k <= NUM_CLASSES)).all():
+        raise ValueError(f"k must be one integer or one per row ({len(y_prob)}), each from 1 to {NUM_CLASSES}; got {k!r}")
+    rank = np.argsort(np.argsort(-y_prob, axis=1, kind="stable"), axis=1, kind="stable")
+    return (rank < k[:, None]).astype(np.uint8)
+
+
+def set_scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    """Score predicted label sets with :func:`report`.
+
+    Parameters
+    ----------
+    y_true, y_pred : arrays (N, 10) of 0/1
+        The true and the predicted label sets.
+
+    Returns
+    -------
+    dict
+        The :data:`SET_SCORES`: ``exact_match``, ``per_label_accuracy``,
+        ``label_count_accuracy`` and ``micro_f1``.
+
+    Raises
+    ------
+    ValueError
+        For arrays of another shape, or values other than 0 and 1.
+    """
+    y_pred = check_label_sets(y_pred, "y_pred", NUM_CLASSES)
+    result = report(y_true, y_pred.astype(np.float64), threshold=0.5)
+    return {name: result[name] for name in SET_SCORES}
+
+
+def compare_predictions(y_true: np.ndarray, predictions: dict[str, np.ndarray]) -> pd.DataFrame:
+    """Score several decoded predictions side by side.
+
+    Parameters
+    ----------
+    y_true : array (N, 10) of 0/1
+    predictions : dict
+        A name (e.g. ``"sigmoid, threshold 0.5"``) for each array (N, 10)
+        of predicted label sets.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per name (the index, ``predictions``), one column per score
+        of :func:`set_scores`.
+    """
+    if not predictions:
+        raise ValueError("predictions must name at least one array of label sets")
+    return pd.DataFrame({name: set_scores(y_true, y_pred) for name, y_pred in predictions.items()}).T.rename_axis("predictions")
+
+
+# --- choosing thresholds (on validation data) -------------------------------------
+
+
+def threshold_sweep(y_true: np.ndarray, y_prob: np.ndarray, grid: Sequence[float] | None = None) -> pd.DataFrame:
+    """Score one global threshold after another.
+
+    Parameters
+    ----------
+    y_true : array (N, 10) of 0/1
+    y_prob : array (N, 10) of probabilities
+    grid : sequence of float, optional
+        Thresholds in (0, 1); default 0.01, 0.02, ..., 0.99.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per threshold (the index, ``threshold``), one column per
+        score of :func:`set_scores`.
+    """
+    grid = np.round(np.linspace(0.01, 0.99, 99), 2) if grid is None else np.asarray(grid, dtype=np.float64)
+    if grid.ndim != 1 or len(grid) == 0:
+        raise ValueError(f"grid must be a non-empty sequence of thresholds; got shape {grid.shape}")
+    rows = [set_scores(y_true, decode_threshold(y_prob, threshold)) for threshold in grid]
+    return pd.DataFrame(rows, index=pd.Index(grid, name="threshold"))
+
+
+def best_threshold(y_true: np.ndarray, y_prob: np.ndarray, grid: Sequence[float] | None = None) -> float:
+    """Return the global threshold with the best exact match (use validation data).
+
+    Parameters
+    ----------
+    y_true, y_prob, grid
+        As in :func:`threshold_sweep`.
+
+    Returns
+    -------
+    float
+        The threshold; of tied ones, the first in ``grid`` (the lowest, for
+        the default grid).
+    """
+    sweep = threshold_sweep(y_true, y_prob, grid)
+    return float(sweep["exact_match"].idxmax())
 
 
 def tune_thresholds(y_true: np.ndarray, y_prob: np.ndarray, grid: np.ndarray | None = None) -> np.ndarray:

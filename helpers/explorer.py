@@ -10,8 +10,8 @@ import io
 
 import ipywidgets as widgets
 import keras
-
 import numpy as np
+import seaborn as sns
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
@@ -21,6 +21,7 @@ from helpers.composite import Composites
 from helpers.fashion import CLASS_NAMES
 
 SCALES = {"per image": "per_image", "per map": "per_map", "raw": "none"}
+RIGHT, WRONG = (sns.color_palette(plots.PALETTE).as_hex()[i] for i in (0, 3))  # blue and vermilion
 
 
 def verdict(true_labels: np.ndarray, probabilities: np.ndarray, threshold: float = 0.5) -> str:
@@ -31,11 +32,11 @@ def verdict(true_labels: np.ndarray, probabilities: np.ndarray, threshold: float
     for c in np.flatnonzero(predicted | truth):
         name = f"{CLASS_NAMES[c]} {probabilities[c]:.2f}"
         if predicted[c] and truth[c]:
-            parts.append(f"<span style='color:#0173b2'>&#10003; {name}</span>")
+            parts.append(f"<span style='color:{RIGHT}'>&#10003; {name}</span>")
         elif predicted[c]:
-            parts.append(f"<span style='color:#d55e00'>&#10007; {name} (not present)</span>")
+            parts.append(f"<span style='color:{WRONG}'>&#10007; {name} (not present)</span>")
         else:
-            parts.append(f"<span style='color:#d55e00'>&#10007; {name} (missed)</span>")
+            parts.append(f"<span style='color:{WRONG}'>&#10007; {name} (missed)</span>")
     state = "all right" if np.array_equal(truth, predicted) else "not all right"
     return f"<b>Labels ({state}):</b> " + ", ".join(parts)
 

@@ -1,4 +1,4 @@
-"""Grad-CAM and Grad-CAM++ at any convolution, and more ways to score a saliency map.
+"""Grad-CAM and Grad-CAM++ at any convolution.
 
 Grad-CAM (Selvaraju et al., ICCV 2017) weighs the feature maps ``f_k`` of a
 layer by the spatial mean of the gradient of a class *logit* ``z_c`` with
@@ -6,16 +6,7 @@ respect to them, sums, and keeps the positive part:
 ``ReLU(sum_k alpha_k f_k)`` with ``alpha_k = mean_xy dz_c / df_k(x, y)``.
 At ``last_conv`` of a GAP -> Dense network ``dz_c / df_k(x, y) = w[k, c] / (h w)``,
 so Grad-CAM there is ``ReLU(CAM) / (h w)``; at earlier layers it differs.
-
-The scores complement :func:`helpers.cam.localisation_scores`:
-
-- :func:`box_scores`, the CAM paper's box test: keep the pixels at or above
-  20 % of the map's maximum, take the bounding box of the largest connected
-  region, and count a hit when it overlaps a product of the class with an
-  intersection over union (IoU) of at least 0.5;
-- :func:`deletion_scores`: blank the most salient pixels step by step and
-  follow the class probability; a good explanation makes it fall fast, so a
-  lower area under the curve is better.
+:mod:`helpers.localisation` scores these maps and CAM's alike.
 
 The gradients use ``tf.GradientTape``: this module needs the TensorFlow
 backend of Keras.
@@ -23,38 +14,18 @@ backend of Keras.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import NamedTuple
-
 import keras
 import numpy as np
 import pandas as pd
 import tensorflow as tf
-from scipy import ndimage
 
-from helpers.cam import NORMALIZATIONS, _check_images, localisation_scores, normalize_maps, upsample
-from helpers.composite import EMPTY, Composites
-from helpers.fashion import CLASS_NAMES, NUM_CLASSES
-from helpers.model import LAST_CONV
+from helpers._checks import check_choice, check_scalar
+from helpers.cam import NORMALIZATIONS, ClassMaps, check_images, normalize_maps, upsample
+from helpers.fashion import NUM_CLASSES
+from helpers.model import LAST_CONV, dense_head
 from helpers.quiet import native_stderr_silenced
 
 METHODS = ("grad_cam", "grad_cam_pp")
-SCORES = ("pointing_game", "energy_share", "box_hit_rate", "deletion_auc")
-
-
-class SaliencyMaps(NamedTuple):
-    """Grad-CAM maps and the probabilities of the same pass.
-
-    Attributes
-    ----------
-    maps : float32 array (N, H, W, 10) or (N, H, W)
-        Every class's map, or one map per image for the class asked.
-    probabilities : float32 array (N, 10)
-        The model's output for the same images.
-    """
-
-    maps: np.ndarray
-    probabilities: np.ndarray
 
 
 def feature_layers(model: keras.Model, canvas: tuple[int, int] = (32, 128)) -> pd.DataFrame:
@@ -94,13 +65,6 @@ def _target_layer(model: keras.Model, name: str) -> keras.layers.Layer:
             "Grad-CAM needs a layer inside the network with 4-D feature maps (N, h, w, K)"
         )
     return layer
-
-
-def _dense_head(model: keras.Model) -> keras.layers.Dense:
-    dense = model.layers[-1]
-    if not isinstance(dense, keras.layers.Dense) or dense.units != NUM_CLASSES:
-        raise ValueError(f"the model's last layer must be Dense({NUM_CLASSES}); got {type(dense).__name__}")
-    return dense
 
 
 def _check_classes(classes, count: int) -> np.ndarray | None:
@@ -176,7 +140,7 @@ def grad_cam(
     relu: bool = True,
     upsampled: bool = True,
     batch_size: int = 250,
-) -> SaliencyMaps:
+) -> ClassMaps:
     """Compute Grad-CAM (or Grad-CAM++) maps at any convolution of the network.
 
     The target is the class *logit* ``z_c``, before the sigmoid: the output of
@@ -213,7 +177,7 @@ def grad_cam(
 
     Returns
     -------
-    SaliencyMaps
+    ClassMaps
         ``maps`` float32 and ``probabilities`` (N, 10).
 
     Raises
@@ -229,15 +193,12 @@ def grad_cam(
     >>> result.maps.shape                                                  # doctest: +SKIP
     (1000, 32, 128)
     """
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}; got {method!r}")
-    if normalize not in NORMALIZATIONS:
-        raise ValueError(f"normalize must be one of {NORMALIZATIONS}; got {normalize!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
+    check_choice(method, "method", METHODS)
+    check_choice(normalize, "normalize", NORMALIZATIONS)
+    check_scalar(batch_size, "batch_size", low=1)
     target = _target_layer(model, layer)
-    dense = _dense_head(model)
-    images = _check_images(model, images)
+    dense = dense_head(model)
+    images = check_images(model, images)
     chosen = _check_classes(classes, len(images))
     pass_of = _logit_pass(model, target, dense)
     maps, probabilities = [], []
@@ -262,262 +223,4 @@ def grad_cam(
     maps = normalize_maps(np.concatenate(maps), normalize)
     if chosen is not None:
         maps = maps[..., 0]
-    return SaliencyMaps(maps, np.concatenate(probabilities).astype(np.float32))
-
-
-# --- the box test -----------------------------------------------------------
-
-
-def largest_region_box(heatmap: np.ndarray, threshold: float = 0.2) -> tuple[int, int, int, int] | None:
-    """Bounding box of the largest connected region at or above ``threshold`` x the maximum.
-
-    Regions are 4-connected (``scipy.ndimage.label``'s default); a tie goes
-    to the region found first (row by row).
-
-    Parameters
-    ----------
-    heatmap : array (H, W)
-    threshold : float
-        Share of the map's maximum that a pixel must reach.
-
-    Returns
-    -------
-    (x0, y0, x1, y1) or None
-        ``x1`` and ``y1`` exclusive, like the product boxes; None where the
-        map has no positive maximum.
-    """
-    heatmap = np.asarray(heatmap)
-    if heatmap.ndim != 2:
-        raise ValueError(f"heatmap must have shape (H, W); got {heatmap.shape}")
-    peak = heatmap.max()
-    if not peak > 0:
-        return None
-    regions, count = ndimage.label(heatmap >= threshold * peak)
-    largest = int(np.argmax(np.bincount(regions.ravel())[1:])) + 1
-    rows, columns = ndimage.find_objects(regions, max_label=largest)[largest - 1]
-    return columns.start, rows.start, columns.stop, rows.stop
-
-
-def box_iou(box: np.ndarray, others: np.ndarray) -> np.ndarray:
-    """Intersection over union of one box (4,) with boxes (M, 4), all ``x0 y0 x1 y1`` with x1, y1 exclusive."""
-    box, others = np.asarray(box, dtype=float), np.atleast_2d(np.asarray(others, dtype=float))
-    width = np.clip(np.minimum(box[2], others[:, 2]) - np.maximum(box[0], others[:, 0]), 0, None)
-    height = np.clip(np.minimum(box[3], others[:, 3]) - np.maximum(box[1], others[:, 1]), 0, None)
-    inter = width * height
-    area = lambda b: (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])  # noqa: E731
-    union = area(box) + area(others) - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
-
-
-def box_scores(
-    maps: np.ndarray, items: np.ndarray, boxes: np.ndarray, threshold: float = 0.2, min_iou: float = 0.5
-) -> dict[str, pd.DataFrame | pd.Series]:
-    """The CAM paper's box test, for every true label of every image.
-
-    From the map of a true class: keep the pixels at or above ``threshold``
-    x its maximum, take the bounding box of the largest connected region
-    (:func:`largest_region_box`), and count a hit when its IoU with a product
-    of that class reaches ``min_iou``. Pass maps normalised per map
-    (``"per_map"``) so that the threshold is a share of each map's range.
-
-    Parameters
-    ----------
-    maps : array (N, H, W, 10)
-        Class maps at canvas size.
-    items, boxes : arrays (N, S) and (N, S, 4)
-        From :class:`helpers.composite.Composites`.
-    threshold, min_iou : float
-
-    Returns
-    -------
-    dict
-        ``per_label`` (``image``, ``class``, ``iou`` with the best-matching
-        product, ``box_hit``, and the estimated box ``x0 y0 x1 y1``, -1 where
-        the map has no positive value), ``per_class`` and ``overall`` (means of
-        ``iou`` and ``box_hit``).
-    """
-    maps = np.asarray(maps)
-    if maps.ndim != 4 or maps.shape[-1] != NUM_CLASSES or maps.shape[0] != len(items):
-        raise ValueError(f"maps must have shape (N, H, W, {NUM_CLASSES}) with N = {len(items)}; got {maps.shape}")
-    if boxes.shape != (*items.shape, 4):
-        raise ValueError(f"boxes must have shape {(*items.shape, 4)}; got {boxes.shape}")
-    if not 0 < threshold <= 1 or not 0 < min_iou <= 1:
-        raise ValueError(f"threshold and min_iou must lie in (0, 1]; got {threshold} and {min_iou}")
-    rows = []
-    for image in range(len(items)):
-        for label in np.unique(items[image][items[image] != EMPTY]):
-            found = largest_region_box(maps[image, :, :, label], threshold)
-            truth = boxes[image][items[image] == label]
-            iou = 0.0 if found is None else float(box_iou(found, truth).max())
-            rows.append((image, int(label), iou, iou >= min_iou, *(found or (EMPTY,) * 4)))
-    per_label = pd.DataFrame(rows, columns=["image", "class", "iou", "box_hit", "x0", "y0", "x1", "y1"])
-    per_label["class"] = pd.Categorical.from_codes(per_label["class"], CLASS_NAMES)
-    per_class = per_label.groupby("class", observed=False)[["iou", "box_hit"]].mean()
-    return {"per_label": per_label, "per_class": per_class, "overall": per_label[["iou", "box_hit"]].mean()}
-
-
-# --- the deletion curve -----------------------------------------------------
-
-
-def deletion_order(heatmap: np.ndarray, seed: int = 0) -> np.ndarray:
-    """Flat pixel indices from most to least salient; equal values in a fixed random order."""
-    flat = np.asarray(heatmap).ravel()
-    shuffle = np.random.default_rng(seed).permutation(flat.size)
-    return shuffle[np.argsort(-flat[shuffle], kind="stable")]
-
-
-def deletion_scores(
-    model: keras.Model,
-    images: np.ndarray,
-    maps: np.ndarray,
-    pairs: np.ndarray,
-    *,
-    steps: int = 10,
-    fill: int = 0,
-    batch_size: int = 500,
-    seed: int = 0,
-) -> dict[str, pd.DataFrame | pd.Series]:
-    """Deletion curves: the class probability as the most salient pixels are blanked.
-
-    For each chosen (image, class), pixels are set to ``fill`` (0, the
-    background) in the order of the class map, from 0 % to 100 % of the
-    canvas in ``steps`` equal steps; the model's probability of the class is
-    recorded after each. The area under this curve (fraction of the canvas
-    on x, from 0 to 1) is lower for a map that finds what the decision rests
-    on. All perturbed canvases go through the model in batches.
-
-    Parameters
-    ----------
-    model : keras.Model
-    images : uint8 array (N, H, W)
-    maps : array (N, H, W, 10)
-        Class maps at canvas size.
-    pairs : bool array (N, 10)
-        The (image, class) pairs to score, e.g. true labels that were found.
-    steps : int
-        Deletion steps; the curve has ``steps + 1`` points.
-    fill : int
-        The value that replaces a deleted pixel.
-    batch_size : int
-        Canvases per model call.
-    seed : int
-        Orders pixels of equal saliency (see :func:`deletion_order`).
-
-    Returns
-    -------
-    dict
-        ``per_label`` (``image``, ``class``, ``deletion_auc``, ``start``: the
-        probability before any deletion), ``curves`` (DataFrame, one row per
-        pair, one column per deleted fraction), ``per_class`` and ``overall``
-        (means of ``deletion_auc``).
-    """
-    images = _check_images(model, images)
-    maps = np.asarray(maps)
-    pairs = np.asarray(pairs, dtype=bool)
-    if maps.shape != (*images.shape, NUM_CLASSES):
-        raise ValueError(f"maps must have shape {(*images.shape, NUM_CLASSES)}; got {maps.shape}")
-    if pairs.shape != (len(images), NUM_CLASSES):
-        raise ValueError(f"pairs must be a bool array of shape {(len(images), NUM_CLASSES)}; got {pairs.shape}")
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
-        raise ValueError(f"steps must be a positive integer; got {steps!r}")
-    fractions = np.linspace(0, 1, steps + 1)
-    pixels = images.shape[1] * images.shape[2]
-    counts = np.round(fractions * pixels).astype(int)
-    image_of, class_of = np.nonzero(pairs)
-    chunk = max(1, batch_size * 4 // (steps + 1))  # pairs per round of model calls
-    curves = []
-    with native_stderr_silenced():
-        for start in range(0, len(image_of), chunk):
-            index, label = image_of[start : start + chunk], class_of[start : start + chunk]
-            ranks = np.empty((len(index), pixels), dtype=np.int64)
-            for row, (i, c) in enumerate(zip(index, label)):
-                ranks[row, deletion_order(maps[i, :, :, c], seed)] = np.arange(pixels)
-            deleted = ranks[:, None, :] < counts[None, :, None]  # (pairs, steps + 1, pixels)
-            canvases = np.where(deleted, np.uint8(fill), images[index].reshape(len(index), 1, pixels))
-            probabilities = model.predict(canvases.reshape(-1, *images.shape[1:]), batch_size=batch_size, verbose=0)
-            probabilities = probabilities.reshape(len(index), steps + 1, NUM_CLASSES)
-            curves.append(probabilities[np.arange(len(index)), :, label])
-    curves = np.concatenate(curves) if curves else np.zeros((0, steps + 1))
-    auc = np.trapezoid(curves, fractions, axis=1)
-    per_label = pd.DataFrame(
-        {"image": image_of, "class": pd.Categorical.from_codes(class_of, CLASS_NAMES), "deletion_auc": auc, "start": curves[:, 0]}
-    )
-    return {
-        "per_label": per_label,
-        "curves": pd.DataFrame(curves, columns=pd.Index(fractions.round(6), name="fraction deleted")),
-        "per_class": per_label.groupby("class", observed=False)[["deletion_auc"]].mean(),
-        "overall": per_label[["deletion_auc"]].mean(),
-    }
-
-
-# --- all scores, for several methods -----------------------------------------
-
-
-def compare_methods(
-    model: keras.Model,
-    composites: Composites,
-    maps_by_method: dict[str, np.ndarray | Callable[[], np.ndarray]],
-    *,
-    deletion_images: int = 100,
-    steps: int = 10,
-    seed: int = 0,
-) -> dict[str, pd.DataFrame]:
-    """Score several kinds of class maps of the same composites side by side.
-
-    Pointing game and energy share (:func:`helpers.cam.localisation_scores`)
-    and the box test (:func:`box_scores`) use every true label of every
-    image; the deletion curve (:func:`deletion_scores`) uses the true labels
-    that the model finds (probability >= 0.5) on ``deletion_images`` images
-    drawn with ``seed``, the same for every method.
-
-    Parameters
-    ----------
-    model : keras.Model
-    composites : Composites
-    maps_by_method : dict
-        A name for each array (N, H, W, 10) of class maps, normalised per
-        map, or for a function that returns one: it is called when its turn
-        comes, so only one method's maps are held in memory at a time.
-    deletion_images : int
-        How many images the deletion curves use (all if larger than N).
-    steps, seed : int
-        Passed to :func:`deletion_scores`.
-
-    Returns
-    -------
-    dict
-        ``overall`` (one row per method, one column per score in
-        :data:`SCORES`), ``per_class`` (classes x (score, method)), ``curves``
-        (mean deletion curve, fraction deleted x method) and ``per_label``
-        (every true label's localisation scores, one row per method and label).
-    """
-    with native_stderr_silenced():
-        found = model.predict(composites.images, batch_size=250, verbose=0) >= 0.5
-    rng = np.random.default_rng(seed)
-    sample = np.sort(rng.choice(len(composites), min(deletion_images, len(composites)), replace=False))
-    pairs = np.zeros_like(found)
-    pairs[sample] = (composites.labels[sample] == 1) & found[sample]
-    overall, per_class, curves, per_label = {}, {}, {}, {}
-    for name, maps in maps_by_method.items():
-        maps = maps() if callable(maps) else maps
-        located = localisation_scores(maps, composites.items, composites.boxes, predicted=found)
-        boxed = box_scores(maps, composites.items, composites.boxes)
-        deleted = deletion_scores(model, composites.images, maps, pairs, steps=steps, seed=seed)
-        overall[name] = pd.Series(
-            [located["overall"]["pointing_hit"], located["overall"]["energy_share"], boxed["overall"]["box_hit"], deleted["overall"]["deletion_auc"]],
-            index=list(SCORES),
-        )
-        per_class[name] = pd.concat(
-            [located["per_class"], boxed["per_class"][["box_hit"]], deleted["per_class"]], axis=1
-        ).set_axis(list(SCORES), axis=1)
-        curves[name] = deleted["curves"].mean()
-        labels, boxed_labels = located["per_label"], boxed["per_label"]
-        assert labels["image"].equals(boxed_labels["image"]) and labels["class"].equals(boxed_labels["class"])
-        per_label[name] = labels.assign(iou=boxed_labels["iou"], box_hit=boxed_labels["box_hit"])
-    per_class_frame = pd.concat(per_class, axis=1).swaplevel(axis=1).sort_index(axis=1, level=0, sort_remaining=False)
-    return {
-        "overall": pd.DataFrame(overall).T.rename_axis("method"),
-        "per_class": per_class_frame[list(SCORES)],
-        "curves": pd.DataFrame(curves),
-        "per_label": pd.concat(per_label, names=["method", "row"]).reset_index("row", drop=True).reset_index(),
-    }
+    return ClassMaps(maps, np.concatenate(probabilities).astype(np.float32))

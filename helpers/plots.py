@@ -1,4 +1,9 @@
-"""The figures of the series. Each function takes data and returns a Figure."""
+"""The figures of the series, in notebook order. Each function takes data and returns a Figure.
+
+No function here computes a model or a map: the notebooks pass in what
+:mod:`helpers.cam`, :mod:`helpers.evaluation` and :mod:`helpers.localisation`
+computed.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from matplotlib.figure import Figure
 
 from helpers.composite import EMPTY, Composites
 from helpers.fashion import CLASS_NAMES, NUM_CLASSES
+from helpers.localisation import SCORES
 
 PALETTE = "colorblind"
 HEATMAP = "magma"
@@ -21,15 +27,37 @@ def style() -> None:
     plt.rcParams.update({"figure.dpi": 100, "savefig.bbox": "tight", "image.cmap": "gray"})
 
 
+# --- shared pieces ---
+
+
+def hide_ticks(ax: plt.Axes) -> None:
+    """Remove both axes' ticks: images have no axis units."""
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def show_canvas(ax: plt.Axes, image: np.ndarray) -> None:
+    """Draw a uint8 greyscale image on its full 0-255 scale, without ticks."""
+    ax.imshow(image, cmap="gray", vmin=0, vmax=255)
+    hide_ticks(ax)
+
+
+def draw_box(ax: plt.Axes, box: tuple[int, int, int, int] | np.ndarray, colour, **style) -> None:
+    """Outline a product box ``x0 y0 x1 y1`` (x1, y1 exclusive) around its pixels."""
+    x0, y0, x1, y1 = box
+    ax.add_patch(plt.Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, color=colour, **style))
+
+
+# --- notebook 01: the dataset ---
+
+
 def class_grid(images: np.ndarray, classes: np.ndarray, per_class: int = 8) -> Figure:
     """Show the first ``per_class`` images of each class, one class per row."""
     figure, axes = plt.subplots(NUM_CLASSES, per_class, figsize=(per_class * 0.9, NUM_CLASSES * 0.95))
     for c, row in enumerate(axes):
         picks = np.flatnonzero(classes == c)[:per_class]
         for ax, index in zip(row, picks):
-            ax.imshow(images[index], cmap="gray", vmin=0, vmax=255)
-            ax.set_xticks([])
-            ax.set_yticks([])
+            show_canvas(ax, images[index])
         row[0].set_ylabel(CLASS_NAMES[c], rotation=0, ha="right", va="center")
     figure.suptitle("Fashion-MNIST: the first images of each class")
     return figure
@@ -39,15 +67,13 @@ def composite_with_boxes(composites: Composites, index: int, ax: plt.Axes | None
     """Draw one composite with its product boxes and class names."""
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 1.9))
-    ax.imshow(composites.images[index], cmap="gray", vmin=0, vmax=255)
+    show_canvas(ax, composites.images[index])
     colours = sns.color_palette(PALETTE, NUM_CLASSES)
     for item, (x0, y0, x1, y1) in zip(composites.items[index], composites.boxes[index]):
         if item == EMPTY:
             continue
-        ax.add_patch(plt.Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, lw=1.5, color=colours[item]))
+        draw_box(ax, (x0, y0, x1, y1), colours[item], lw=1.5)
         ax.text(x0, y0 - 1.5, CLASS_NAMES[item], color=colours[item], fontsize=8, va="bottom")
-    ax.set_xticks([])
-    ax.set_yticks([])
     return ax
 
 
@@ -56,11 +82,9 @@ def composite_grid(composites: Composites, indices: list[int] | np.ndarray, colu
     rows = int(np.ceil(len(indices) / columns))
     figure, axes = plt.subplots(rows, columns, figsize=(5.2 * columns, 1.75 * rows), squeeze=False)
     for ax, index in zip(axes.ravel(), indices):
-        ax.imshow(composites.images[index], cmap="gray", vmin=0, vmax=255)
+        show_canvas(ax, composites.images[index])
         labels = [CLASS_NAMES[c] for c in np.flatnonzero(composites.labels[index])]
         ax.set_title(f"#{index}: " + ", ".join(labels), fontsize=9)
-        ax.set_xticks([])
-        ax.set_yticks([])
     for ax in axes.ravel()[len(indices):]:
         ax.axis("off")
     figure.suptitle("Multi-label composites and their label sets", y=1.0)
@@ -88,133 +112,6 @@ def label_statistics(labels_by_split: dict[str, np.ndarray]) -> Figure:
     right.tick_params(axis="x", rotation=35)
     right.set_xlabel("")
     figure.tight_layout()
-    return figure
-
-
-# --- notebook 04: class activation maps ---
-
-
-def overlay(ax: plt.Axes, image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.5, vmin: float | None = None, vmax: float | None = None):
-    """Draw a greyscale canvas with a heatmap over it; return the heatmap artist."""
-    ax.imshow(image, cmap="gray", vmin=0, vmax=255)
-    artist = ax.imshow(heatmap, cmap=HEATMAP, alpha=alpha, vmin=vmin, vmax=vmax, interpolation="nearest")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    return artist
-
-
-def probability_bars(ax: plt.Axes, probabilities: np.ndarray, true_labels: np.ndarray, threshold: float = 0.5) -> None:
-    """Horizontal bars of the 10 label probabilities, true labels in bold, the threshold dashed."""
-    colours = sns.color_palette(PALETTE, 2)
-    truth = np.asarray(true_labels, dtype=bool)
-    ax.barh(range(NUM_CLASSES), probabilities, color=[colours[0] if t else colours[1] for t in truth])
-    ax.axvline(threshold, color="black", linestyle="--", linewidth=1)
-    ax.set_yticks(range(NUM_CLASSES), CLASS_NAMES)
-    for tick, t in zip(ax.get_yticklabels(), truth):
-        tick.set_fontweight("bold" if t else "normal")
-    ax.invert_yaxis()
-    ax.set_xlim(0, 1)
-    ax.set_xlabel("predicted probability")
-    ax.legend(
-        handles=[plt.Rectangle((0, 0), 1, 1, color=colours[0]), plt.Rectangle((0, 0), 1, 1, color=colours[1]), plt.Line2D([], [], color="black", ls="--")],
-        labels=["true label", "not present", f"threshold {threshold:g}"],
-        loc="upper center",
-        bbox_to_anchor=(0.5, -0.12),
-        ncol=3,
-        fontsize=8,
-        frameon=False,
-    )
-
-
-def figure2(
-    image: np.ndarray,
-    probabilities: np.ndarray,
-    maps: np.ndarray,
-    true_labels: np.ndarray,
-    *,
-    top_k: int = 4,
-    threshold: float = 0.5,
-    alpha: float = 0.55,
-) -> Figure:
-    """The study's Figure 2: (a) the image, (b) label probabilities, (c) CAMs of the top labels.
-
-    Parameters
-    ----------
-    image : uint8 array (H, W)
-    probabilities : array (10,)
-    maps : array (H, W, 10)
-        Class maps of this image, drawn on one colour scale (normalise them
-        per image first to compare classes).
-    true_labels : array (10,) of 0/1
-    top_k : int
-        Heatmaps of the ``top_k`` most probable labels.
-    threshold : float
-        Marked on the probability bars.
-    alpha : float
-        Opacity of the heatmaps over the image.
-    """
-    order = np.argsort(probabilities)[::-1][:top_k]
-    figure = plt.figure(figsize=(11, 1.3 * (top_k + 1)), layout="constrained")
-    grid = figure.add_gridspec(top_k + 1, 2, width_ratios=[1.7, 1])
-    image_ax = figure.add_subplot(grid[0, 0])
-    image_ax.imshow(image, cmap="gray", vmin=0, vmax=255)
-    image_ax.set_xticks([])
-    image_ax.set_yticks([])
-    truth = ", ".join(CLASS_NAMES[c] for c in np.flatnonzero(true_labels))
-    image_ax.set_title(f"(a) the image; true labels: {truth}", fontsize=10)
-    bars_ax = figure.add_subplot(grid[:, 1])
-    probability_bars(bars_ax, probabilities, true_labels, threshold)
-    bars_ax.set_title("(b) predicted probabilities", fontsize=10)
-    low, high = float(maps[..., order].min()), float(maps[..., order].max())
-    heat_axes = [figure.add_subplot(grid[row, 0]) for row in range(1, top_k + 1)]
-    for ax, c in zip(heat_axes, order):
-        artist = overlay(ax, image, maps[..., c], alpha, low, high)
-        verdict = "true label" if true_labels[c] else "not present"
-        ax.set_title(f"(c) CAM of {CLASS_NAMES[c]}: p = {probabilities[c]:.2f} ({verdict})", fontsize=9)
-    figure.colorbar(artist, ax=heat_axes, label="class activation", shrink=0.8)
-    return figure
-
-
-def cam_steps(image: np.ndarray, features: np.ndarray, weights: np.ndarray, class_id: int, shown: int = 4) -> Figure:
-    """CAM step by step for one image and class: feature maps -> weights -> sum -> upsample.
-
-    Parameters
-    ----------
-    image : uint8 array (H, W)
-    features : array (h, w, K)
-        The ``last_conv`` maps of the image.
-    weights : array (K, 10)
-        The Dense kernel.
-    class_id : int
-    shown : int
-        How many of the most heavily weighted feature maps to draw.
-    """
-    from helpers.cam import upsample
-
-    column = weights[:, class_id]
-    contribution = features.mean(axis=(0, 1)) * column
-    top = np.argsort(np.abs(contribution))[::-1][:shown]
-    small = features @ column
-    figure = plt.figure(figsize=(12, 4.6), layout="constrained")
-    grid = figure.add_gridspec(2, shown)
-    for i, k in enumerate(top):
-        ax = figure.add_subplot(grid[0, i])
-        ax.imshow(features[..., k], cmap=HEATMAP)
-        ax.set_title(f"map f{k}, weight {column[k]:+.2f}", fontsize=9)
-        ax.set_xticks([])
-        ax.set_yticks([])
-    half = shown // 2
-    raw_ax = figure.add_subplot(grid[1, :half])
-    shown_raw = raw_ax.imshow(small, cmap=HEATMAP)
-    raw_ax.set_title(f"sum over all {len(column)} maps: {features.shape[0]}x{features.shape[1]}", fontsize=9)
-    figure.colorbar(shown_raw, ax=raw_ax, shrink=0.8)
-    up_ax = figure.add_subplot(grid[1, half:])
-    big = upsample(small[None, :, :, None], image.shape)[0, ..., 0]
-    figure.colorbar(overlay(up_ax, image, big, 0.6), ax=up_ax, shrink=0.8, label="class activation")
-    up_ax.set_title(f"upsampled to {image.shape[0]}x{image.shape[1]} and laid over the image", fontsize=9)
-    raw_ax.set_xticks([])
-    raw_ax.set_yticks([])
-    figure.suptitle(f"CAM of {CLASS_NAMES[class_id]}: the feature maps that count most, weighted and summed")
     return figure
 
 
@@ -249,7 +146,7 @@ def activation_comparison(
     if len(row_titles) != len(logits):
         raise ValueError(f"row_titles must have one title per row ({len(logits)}); got {len(row_titles)}")
     positives = np.zeros(logits.shape, bool) if positives is None else np.asarray(positives, bool)
-    base, highlight = sns.color_palette(PALETTE)[0], sns.color_palette(PALETTE)[1]
+    base, highlight = sns.color_palette(PALETTE)[:2]
     figure, axes = plt.subplots(len(logits), 3, figsize=(13, 2.3 * len(logits) + 0.6), sharex=True, squeeze=False)
     x = np.arange(NUM_CLASSES)
     reach = 1.15 * max(float(np.abs(logits).max()), 1.0)
@@ -307,13 +204,53 @@ def loss_and_gradient(sweep: pd.DataFrame, label: str) -> Figure:
     return figure
 
 
+def head_probabilities(image: np.ndarray, probabilities: dict[str, np.ndarray], labels: np.ndarray) -> Figure:
+    """One composite, and the probabilities each model gives its ten classes.
+
+    Parameters
+    ----------
+    image : uint8 array (32, 128)
+    probabilities : dict
+        A name for each model's probabilities, array (10,).
+    labels : array (10,) of 0/1
+        The true labels, drawn in a highlight colour.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    labels = np.asarray(labels, bool)
+    if labels.shape != (NUM_CLASSES,):
+        raise ValueError(f"labels must have shape ({NUM_CLASSES},); got {labels.shape}")
+    figure = plt.figure(figsize=(4 * max(len(probabilities), 2), 4.6))
+    grid = figure.add_gridspec(2, len(probabilities), height_ratios=[1, 2.2])
+    top = figure.add_subplot(grid[0, :])
+    show_canvas(top, image)
+    top.set_title("true labels: " + ", ".join(CLASS_NAMES[c] for c in np.flatnonzero(labels)))
+    top.axis("off")
+    base, highlight = sns.color_palette(PALETTE)[:2]
+    for column, (name, values) in enumerate(probabilities.items()):
+        values = np.asarray(values, dtype=float)
+        if values.shape != (NUM_CLASSES,):
+            raise ValueError(f"probabilities[{name!r}] must have shape ({NUM_CLASSES},); got {values.shape}")
+        ax = figure.add_subplot(grid[1, column])
+        ax.bar(np.arange(NUM_CLASSES), values, color=[highlight if t else base for t in labels])
+        ax.axhline(0.5, color="grey", ls="--", lw=0.8)
+        ax.set_ylim(0, 1.05)
+        ax.set_title(name)
+        ax.set_ylabel("predicted probability")
+        ax.set_xticks(np.arange(NUM_CLASSES), CLASS_NAMES, rotation=60, ha="right")
+    figure.tight_layout()
+    return figure
+
+
 def threshold_curves(sweeps: dict[str, pd.DataFrame], chosen: dict[str, float], score: str = "exact_match") -> Figure:
     """One score against the decision threshold, one curve per model.
 
     Parameters
     ----------
     sweeps : dict
-        A name for each table from :func:`helpers.head_comparison.threshold_sweep`.
+        A name for each table from :func:`helpers.evaluation.threshold_sweep`.
     chosen : dict
         The threshold marked on each named curve.
     score : str
@@ -336,46 +273,6 @@ def threshold_curves(sweeps: dict[str, pd.DataFrame], chosen: dict[str, float], 
     ax.set_ylabel(score.replace("_", " "))
     ax.set_title(f"Validation {score.replace('_', ' ')}: the best threshold depends on the head")
     ax.legend(frameon=False)
-    figure.tight_layout()
-    return figure
-
-
-def head_probabilities(image: np.ndarray, probabilities: dict[str, np.ndarray], labels: np.ndarray) -> Figure:
-    """One composite, and the probabilities each model gives its ten classes.
-
-    Parameters
-    ----------
-    image : uint8 array (32, 128)
-    probabilities : dict
-        A name for each model's probabilities, array (10,).
-    labels : array (10,) of 0/1
-        The true labels, drawn in a highlight colour.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-    """
-    labels = np.asarray(labels, bool)
-    if labels.shape != (NUM_CLASSES,):
-        raise ValueError(f"labels must have shape ({NUM_CLASSES},); got {labels.shape}")
-    figure = plt.figure(figsize=(4 * max(len(probabilities), 2), 4.6))
-    grid = figure.add_gridspec(2, len(probabilities), height_ratios=[1, 2.2])
-    top = figure.add_subplot(grid[0, :])
-    top.imshow(image, cmap="gray", vmin=0, vmax=255)
-    top.set_title("true labels: " + ", ".join(CLASS_NAMES[c] for c in np.flatnonzero(labels)))
-    top.axis("off")
-    base, highlight = sns.color_palette(PALETTE)[0], sns.color_palette(PALETTE)[1]
-    for column, (name, values) in enumerate(probabilities.items()):
-        values = np.asarray(values, dtype=float)
-        if values.shape != (NUM_CLASSES,):
-            raise ValueError(f"probabilities[{name!r}] must have shape ({NUM_CLASSES},); got {values.shape}")
-        ax = figure.add_subplot(grid[1, column])
-        ax.bar(np.arange(NUM_CLASSES), values, color=[highlight if t else base for t in labels])
-        ax.axhline(0.5, color="grey", ls="--", lw=0.8)
-        ax.set_ylim(0, 1.05)
-        ax.set_title(name)
-        ax.set_ylabel("predicted probability")
-        ax.set_xticks(np.arange(NUM_CLASSES), CLASS_NAMES, rotation=60, ha="right")
     figure.tight_layout()
     return figure
 
@@ -409,41 +306,145 @@ def per_class_heatmap(per_class: pd.DataFrame) -> Figure:
     return figure
 
 
-# --- notebook 05: Grad-CAM ---
-
-SCORE_TITLES = {
-    "pointing_game": "pointing game (higher is better)",
-    "energy_share": "energy share (higher is better)",
-    "box_hit_rate": "box IoU >= 0.5 (higher is better)",
-    "deletion_auc": "deletion AUC (lower is better)",
-}
+# --- notebook 04: class activation maps ---
 
 
-def equivalence_scatter(cam_values: np.ndarray, grad_values: np.ndarray, cells: int, shown: int = 4000) -> Figure:
-    """Scatter raw CAM against Grad-CAM before its ReLU, with the line ``y = x / cells``.
+def overlay(ax: plt.Axes, image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.5, vmin: float | None = None, vmax: float | None = None):
+    """Draw a greyscale canvas with a heatmap over it; return the heatmap artist."""
+    show_canvas(ax, image)
+    return ax.imshow(heatmap, cmap=HEATMAP, alpha=alpha, vmin=vmin, vmax=vmax, interpolation="nearest")
+
+
+def probability_bars(ax: plt.Axes, probabilities: np.ndarray, true_labels: np.ndarray, threshold: float = 0.5) -> None:
+    """Horizontal bars of the 10 label probabilities, true labels in bold, the threshold dashed."""
+    base, highlight = sns.color_palette(PALETTE)[:2]
+    truth = np.asarray(true_labels, dtype=bool)
+    ax.barh(range(NUM_CLASSES), probabilities, color=[base if t else highlight for t in truth])
+    ax.axvline(threshold, color="black", linestyle="--", linewidth=1)
+    ax.set_yticks(range(NUM_CLASSES), CLASS_NAMES)
+    for tick, t in zip(ax.get_yticklabels(), truth):
+        tick.set_fontweight("bold" if t else "normal")
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("predicted probability")
+    ax.legend(
+        handles=[plt.Rectangle((0, 0), 1, 1, color=base), plt.Rectangle((0, 0), 1, 1, color=highlight), plt.Line2D([], [], color="black", ls="--")],
+        labels=["true label", "not present", f"threshold {threshold:g}"],
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.12),
+        ncol=3,
+        fontsize=8,
+        frameon=False,
+    )
+
+
+def cam_steps(
+    image: np.ndarray, features: np.ndarray, weights: np.ndarray, class_id: int, small: np.ndarray, upsampled: np.ndarray, shown: int = 4
+) -> Figure:
+    """CAM step by step for one image and class: feature maps -> weights -> sum -> upsample.
 
     Parameters
     ----------
-    cam_values, grad_values : arrays of one shape
-        The same maps by both methods, at feature resolution, unnormalised.
-    cells : int
-        h * w of the layer, the predicted scale between them.
+    image : uint8 array (H, W)
+    features : array (h, w, K)
+        The ``last_conv`` maps of the image.
+    weights : array (K, 10)
+        The Dense kernel.
+    class_id : int
+    small, upsampled : arrays (h, w) and (H, W)
+        The class's map at feature resolution and at canvas size, from
+        :func:`helpers.cam.class_activation_maps`.
     shown : int
-        Points drawn (an even sample).
+        How many of the feature maps that add most to the class score to draw.
     """
-    x, y = np.ravel(cam_values), np.ravel(grad_values)
-    if x.shape != y.shape:
-        raise ValueError(f"cam_values and grad_values must have one shape; got {np.shape(cam_values)} and {np.shape(grad_values)}")
-    pick = np.linspace(0, len(x) - 1, min(shown, len(x))).astype(int)
-    figure, ax = plt.subplots(figsize=(5.5, 4), layout="constrained")
-    ax.scatter(x[pick], y[pick], s=4, alpha=0.4, label=f"{len(pick):,} map values")
-    line = np.array([x.min(), x.max()])
-    ax.plot(line, line / cells, color="black", lw=1, ls="--", label=f"y = x / {cells}")
-    ax.axhline(0, color="grey", lw=0.6)
-    ax.axvline(0, color="grey", lw=0.6)
-    ax.set(xlabel="CAM value (logit units)", ylabel="Grad-CAM before ReLU", title="Grad-CAM at last_conv is CAM, rescaled")
-    ax.legend(frameon=False)
+    if np.shape(small) != features.shape[:2] or np.shape(upsampled) != image.shape:
+        raise ValueError(
+            f"small must have shape {features.shape[:2]} and upsampled {image.shape}; got {np.shape(small)} and {np.shape(upsampled)}"
+        )
+    column = weights[:, class_id]
+    contribution = features.mean(axis=(0, 1)) * column
+    top = np.argsort(np.abs(contribution))[::-1][:shown]
+    figure = plt.figure(figsize=(12, 4.6), layout="constrained")
+    grid = figure.add_gridspec(2, shown)
+    for i, k in enumerate(top):
+        ax = figure.add_subplot(grid[0, i])
+        ax.imshow(features[..., k], cmap=HEATMAP)
+        ax.set_title(f"map f{k}, weight {column[k]:+.2f}", fontsize=9)
+        hide_ticks(ax)
+    half = shown // 2
+    raw_ax = figure.add_subplot(grid[1, :half])
+    shown_raw = raw_ax.imshow(small, cmap=HEATMAP)
+    raw_ax.set_title(f"sum over all {len(column)} maps: {features.shape[0]}x{features.shape[1]}", fontsize=9)
+    figure.colorbar(shown_raw, ax=raw_ax, shrink=0.8)
+    up_ax = figure.add_subplot(grid[1, half:])
+    figure.colorbar(overlay(up_ax, image, upsampled, 0.6), ax=up_ax, shrink=0.8, label="class activation")
+    up_ax.set_title(f"upsampled to {image.shape[0]}x{image.shape[1]} and laid over the image", fontsize=9)
+    hide_ticks(raw_ax)
+    figure.suptitle(f"CAM of {CLASS_NAMES[class_id]}: the feature maps that count most, weighted and summed")
     return figure
+
+
+def figure2(
+    image: np.ndarray,
+    probabilities: np.ndarray,
+    maps: np.ndarray,
+    true_labels: np.ndarray,
+    *,
+    top_k: int = 4,
+    threshold: float = 0.5,
+    alpha: float = 0.55,
+) -> Figure:
+    """The study's Figure 2: (a) the image, (b) label probabilities, (c) CAMs of the top labels.
+
+    Parameters
+    ----------
+    image : uint8 array (H, W)
+    probabilities : array (10,)
+    maps : array (H, W, 10)
+        Class maps of this image, drawn on one colour scale (normalise them
+        per image first to compare classes).
+    true_labels : array (10,) of 0/1
+    top_k : int
+        Heatmaps of the ``top_k`` most probable labels.
+    threshold : float
+        Marked on the probability bars.
+    alpha : float
+        Opacity of the heatmaps over the image.
+    """
+    order = np.argsort(probabilities)[::-1][:top_k]
+    figure = plt.figure(figsize=(11, 1.3 * (top_k + 1)), layout="constrained")
+    grid = figure.add_gridspec(top_k + 1, 2, width_ratios=[1.7, 1])
+    image_ax = figure.add_subplot(grid[0, 0])
+    show_canvas(image_ax, image)
+    truth = ", ".join(CLASS_NAMES[c] for c in np.flatnonzero(true_labels))
+    image_ax.set_title(f"(a) the image; true labels: {truth}", fontsize=10)
+    bars_ax = figure.add_subplot(grid[:, 1])
+    probability_bars(bars_ax, probabilities, true_labels, threshold)
+    bars_ax.set_title("(b) predicted probabilities", fontsize=10)
+    low, high = float(maps[..., order].min()), float(maps[..., order].max())
+    heat_axes = [figure.add_subplot(grid[row, 0]) for row in range(1, top_k + 1)]
+    for ax, c in zip(heat_axes, order):
+        artist = overlay(ax, image, maps[..., c], alpha, low, high)
+        verdict = "true label" if true_labels[c] else "not present"
+        ax.set_title(f"(c) CAM of {CLASS_NAMES[c]}: p = {probabilities[c]:.2f} ({verdict})", fontsize=9)
+    figure.colorbar(artist, ax=heat_axes, label="class activation", shrink=0.8)
+    return figure
+
+
+# --- notebook 05: Grad-CAM and localisation ---
+
+SCORE_TITLES = dict(
+    zip(
+        SCORES,
+        (
+            "pointing game (higher is better)",
+            "energy share (higher is better)",
+            "box IoU >= 0.5 (higher is better)",
+            "deletion AUC (lower is better)",
+        ),
+    )
+)
+"""A title for each score of :data:`helpers.localisation.SCORES`."""
 
 
 def method_grid(images: np.ndarray, maps: dict[str, np.ndarray], row_titles: list[str], alpha: float = 0.55) -> Figure:
@@ -476,6 +477,33 @@ def method_grid(images: np.ndarray, maps: dict[str, np.ndarray], row_titles: lis
     return figure
 
 
+def equivalence_scatter(cam_values: np.ndarray, grad_values: np.ndarray, cells: int, shown: int = 4000) -> Figure:
+    """Scatter raw CAM against Grad-CAM before its ReLU, with the line ``y = x / cells``.
+
+    Parameters
+    ----------
+    cam_values, grad_values : arrays of one shape
+        The same maps by both methods, at feature resolution, unnormalised.
+    cells : int
+        h * w of the layer, the predicted scale between them.
+    shown : int
+        Points drawn (an even sample).
+    """
+    x, y = np.ravel(cam_values), np.ravel(grad_values)
+    if x.shape != y.shape:
+        raise ValueError(f"cam_values and grad_values must have one shape; got {np.shape(cam_values)} and {np.shape(grad_values)}")
+    pick = np.linspace(0, len(x) - 1, min(shown, len(x))).astype(int)
+    figure, ax = plt.subplots(figsize=(5.5, 4), layout="constrained")
+    ax.scatter(x[pick], y[pick], s=4, alpha=0.4, label=f"{len(pick):,} map values")
+    line = np.array([x.min(), x.max()])
+    ax.plot(line, line / cells, color="black", lw=1, ls="--", label=f"y = x / {cells}")
+    ax.axhline(0, color="grey", lw=0.6)
+    ax.axvline(0, color="grey", lw=0.6)
+    ax.set(xlabel="CAM value (logit units)", ylabel="Grad-CAM before ReLU", title="Grad-CAM at last_conv is CAM, rescaled")
+    ax.legend(frameon=False)
+    return figure
+
+
 def box_test(image: np.ndarray, heatmap: np.ndarray, found: tuple | None, truth: np.ndarray, threshold: float = 0.2, title: str = "") -> Figure:
     """One box test: the map, its region above ``threshold`` x max, the box found and the true boxes.
 
@@ -492,11 +520,10 @@ def box_test(image: np.ndarray, heatmap: np.ndarray, found: tuple | None, truth:
     artist = overlay(ax, image, heatmap, 0.55)
     ax.contour(heatmap >= threshold * heatmap.max(), levels=[0.5], colors="white", linewidths=0.8)
     colours = sns.color_palette(PALETTE)
-    for x0, y0, x1, y1 in np.atleast_2d(truth):
-        ax.add_patch(plt.Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, lw=2, color=colours[2]))
+    for box in np.atleast_2d(truth):
+        draw_box(ax, box, colours[2], lw=2)
     if found is not None:
-        x0, y0, x1, y1 = found
-        ax.add_patch(plt.Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, lw=2, ls="--", color=colours[1]))
+        draw_box(ax, found, colours[1], lw=2, ls="--")
     ax.legend(
         handles=[plt.Line2D([], [], color="white", lw=0.8), plt.Line2D([], [], color=colours[1], ls="--"), plt.Line2D([], [], color=colours[2])],
         labels=[f">= {threshold:.0%} of the maximum", "box of the largest region", "true product box"],
@@ -513,7 +540,7 @@ def score_bars(overall: pd.DataFrame) -> Figure:
     Parameters
     ----------
     overall : pandas.DataFrame
-        Methods as rows, scores as columns (from :func:`helpers.gradcam.compare_methods`).
+        Methods as rows, scores as columns (from :func:`helpers.localisation.compare_methods`).
     """
     scores = [s for s in SCORE_TITLES if s in overall.columns]
     if not scores:
@@ -534,6 +561,26 @@ def score_bars(overall: pd.DataFrame) -> Figure:
     return figure
 
 
+def deletion_curves(curves: pd.DataFrame) -> Figure:
+    """Mean class probability against the share of the canvas deleted, one line per method.
+
+    Parameters
+    ----------
+    curves : pandas.DataFrame
+        Fraction deleted as the index, one column per method (from
+        :func:`helpers.localisation.compare_methods`).
+    """
+    figure, ax = plt.subplots(figsize=(7, 3.8), layout="constrained")
+    fractions = curves.index.to_numpy(dtype=float)
+    for (name, values), colour in zip(curves.items(), sns.color_palette(PALETTE, curves.shape[1])):
+        area = np.trapezoid(values.to_numpy(dtype=float), fractions)
+        ax.plot(fractions * 100, values, marker="o", ms=3, color=colour, label=f"{name} (AUC {area:.2f})")
+    ax.set(xlabel="pixels deleted, most salient first (% of the canvas)", ylabel="mean probability of the class",
+           ylim=(0, 1), title="Deletion: the faster the probability falls, the better the map")
+    ax.legend(frameon=False, fontsize=8)
+    return figure
+
+
 def per_class_scores(per_class: pd.DataFrame) -> Figure:
     """Heatmaps of every score per class and method.
 
@@ -541,7 +588,7 @@ def per_class_scores(per_class: pd.DataFrame) -> Figure:
     ----------
     per_class : pandas.DataFrame
         Classes as rows, (score, method) columns (from
-        :func:`helpers.gradcam.compare_methods`).
+        :func:`helpers.localisation.compare_methods`).
     """
     scores = [s for s in SCORE_TITLES if s in per_class.columns.get_level_values(0)]
     if not scores:
@@ -555,24 +602,4 @@ def per_class_scores(per_class: pd.DataFrame) -> Figure:
         ax.set_xlabel("")
         ax.tick_params(axis="x", rotation=60, labelsize=8)
         ax.set_ylabel("")
-    return figure
-
-
-def deletion_curves(curves: pd.DataFrame) -> Figure:
-    """Mean class probability against the share of the canvas deleted, one line per method.
-
-    Parameters
-    ----------
-    curves : pandas.DataFrame
-        Fraction deleted as the index, one column per method (from
-        :func:`helpers.gradcam.compare_methods`).
-    """
-    figure, ax = plt.subplots(figsize=(7, 3.8), layout="constrained")
-    fractions = curves.index.to_numpy(dtype=float)
-    for (name, values), colour in zip(curves.items(), sns.color_palette(PALETTE, curves.shape[1])):
-        area = np.trapezoid(values.to_numpy(dtype=float), fractions)
-        ax.plot(fractions * 100, values, marker="o", ms=3, color=colour, label=f"{name} (AUC {area:.2f})")
-    ax.set(xlabel="pixels deleted, most salient first (% of the canvas)", ylabel="mean probability of the class",
-           ylim=(0, 1), title="Deletion: the faster the probability falls, the better the map")
-    ax.legend(frameon=False, fontsize=8)
     return figure

@@ -41,3 +41,24 @@ def small_dataset_root(tmp_path_factory, fashion_data):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture
+def labels():
+    """Four multi-hot label sets of 2, 1, 4 and 3 labels."""
+    y = np.zeros((4, 10), np.uint8)
+    y[0, [1, 8]] = 1
+    y[1, [2]] = 1
+    y[2, [0, 3, 5, 9]] = 1
+    y[3, [4, 6, 7]] = 1
+    return y
+
+
+@pytest.fixture
+def trouser_and_bag():
+    """One target with Trouser and Bag present, and logits that are sure of the Bag only."""
+    y = np.zeros(10)
+    y[[1, 8]] = 1
+    z = np.full(10, -3.0)
+    z[8] = 3.0
+    return y, z

@@ -1,4 +1,4 @@
-"""Hand-written activations and losses against Keras and finite differences; their figures."""
+"""Hand-written activations, losses and training targets against Keras and finite differences."""
 
 from __future__ import annotations
 
@@ -72,15 +72,6 @@ def test_mismatched_shapes_are_refused():
         activations.binary_cross_entropy(np.zeros((2, 10)), np.zeros((2, 9)))
 
 
-@pytest.fixture
-def trouser_and_bag():
-    y = np.zeros(10)
-    y[[1, 8]] = 1
-    z = np.full(10, -3.0)
-    z[8] = 3.0
-    return y, z
-
-
 def test_logit_sweep_matches_the_losses_and_gradients(trouser_and_bag):
     y, z = trouser_and_bag
     sweep = activations.logit_sweep(y, z, label=1, values=np.array([-2.0, 0.0, 5.0]))
@@ -112,7 +103,7 @@ def test_categorical_loss_punishes_a_second_confident_label_and_binary_does_not(
 
 def test_logit_sweep_refuses_a_label_out_of_range(trouser_and_bag):
     y, z = trouser_and_bag
-    with pytest.raises(ValueError, match="label must be a class index from 0 to 9; got 10"):
+    with pytest.raises(ValueError, match="label must be an integer from 0 to 9; got 10"):
         activations.logit_sweep(y, z, label=10, values=np.zeros(3))
 
 
@@ -136,21 +127,32 @@ def test_problem_table_pairs_multi_label_with_sigmoid_and_binary_cross_entropy()
     assert "linear" in table.loc["regression to arbitrary values", "last layer"]
 
 
-def test_activation_comparison_draws_three_panels_per_row():
-    z = np.array([np.linspace(-2, 2, 10), np.zeros(10)])
-    figure = plots.activation_comparison(z, activations.softmax(z), activations.sigmoid(z), ["a", "b"])
-    assert len(figure.axes) == 6
-    plt.close(figure)
+# --- training targets of each head ----------------------------------------------
 
 
-def test_activation_comparison_refuses_one_title_too_few():
-    z = np.zeros((2, 10))
-    with pytest.raises(ValueError, match=r"row_titles must have one title per row \(2\); got 1"):
-        plots.activation_comparison(z, z, z, ["a"])
+def test_softmax_targets_share_one_between_the_labels(labels):
+    targets = activations.targets_for("softmax", labels)
+    np.testing.assert_allclose(targets.sum(axis=1), 1.0)
+    np.testing.assert_allclose(targets[0, [1, 8]], [0.5, 0.5])
+    np.testing.assert_allclose(targets[2, [0, 3, 5, 9]], 0.25)
+    assert targets.dtype == np.float32
 
 
-def test_loss_and_gradient_draws_both_losses(trouser_and_bag):
-    y, z = trouser_and_bag
-    figure = plots.loss_and_gradient(activations.logit_sweep(y, z, 1, np.linspace(-5, 5, 11)), "Trouser")
-    assert [len(ax.get_lines()) for ax in figure.axes] == [2, 3]  # right: two gradients and the zero line
-    plt.close(figure)
+def test_sigmoid_targets_are_the_multi_hot_labels(labels):
+    np.testing.assert_array_equal(activations.targets_for("sigmoid", labels), labels.astype(np.float32))
+
+
+def test_unknown_head_is_refused(labels):
+    with pytest.raises(ValueError, match=r"head must be one of \('softmax', 'sigmoid'\); got 'relu'"):
+        activations.targets_for("relu", labels)
+
+
+def test_a_row_without_labels_is_refused(labels):
+    labels[1] = 0
+    with pytest.raises(ValueError, match="every row of labels needs at least one label"):
+        activations.targets_for("softmax", labels)
+
+
+def test_labels_of_the_wrong_shape_are_refused():
+    with pytest.raises(ValueError, match=r"labels must have shape \(N, 10\); got \(3, 9\)"):
+        activations.targets_for("sigmoid", np.ones((3, 9)))

@@ -122,6 +122,7 @@ def test_every_notebook_import_is_stdlib_helpers_or_pinned():
     assert unpinned == {}, f"notebook imports whose distribution is not pinned in requirements.txt: {unpinned}"
 
 
+@pytest.mark.slow
 def test_notebooks_01_and_04_fit_in_binder_memory():
     """Run 01 then 04 in one fresh kernel, as a Binder reader would, and read its peak RSS."""
     cells = []

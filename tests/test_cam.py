@@ -1,4 +1,4 @@
-"""Class activation maps against hand computations, and their localisation scores."""
+"""Class activation maps against hand computations; upsampling and normalising maps."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from helpers import cam
-from helpers.composite import EMPTY
 from helpers.model import build_gap_cnn
 
 
@@ -133,51 +132,6 @@ def test_model_with_another_last_layer_is_refused(images):
 def test_bad_images_are_refused(bad, message):
     with pytest.raises(ValueError, match=message):
         cam.class_activation_maps(tiny_gap_model(), bad)
-
-
-@pytest.fixture
-def two_products():
-    """One 8x16 canvas: a Trouser (class 1) in the left slot, a Bag (class 8) in the right one."""
-    items = np.array([[1, 8]])
-    boxes = np.array([[[0, 0, 8, 8], [8, 0, 16, 8]]])
-    return items, boxes
-
-
-def test_pointing_game_and_energy_share_by_hand(two_products):
-    items, boxes = two_products
-    maps = np.zeros((1, 8, 16, 10), np.float32)
-    maps[0, 2, 3, 1] = 3.0  # Trouser map peaks inside the trouser: a hit, all energy inside
-    maps[0, 2, 3, 8] = 1.0  # Bag map: 1 of its 4 units of positive mass lies outside the bag,
-    maps[0, 5, 12, 8] = 3.0  # 3 inside, where its peak is
-    maps[0, 0, 0, 8] = -5.0  # negative values do not count as energy
-    scores = cam.localisation_scores(maps, items, boxes)
-    per_label = scores["per_label"].set_index("class")
-    assert per_label.loc["Trouser", "pointing_hit"] and per_label.loc["Trouser", "energy_share"] == pytest.approx(1.0)
-    assert per_label.loc["Bag", "pointing_hit"] and per_label.loc["Bag", "energy_share"] == pytest.approx(0.75)
-    assert scores["overall"]["pointing_hit"] == pytest.approx(1.0)
-
-
-def test_pointing_game_miss(two_products):
-    items, boxes = two_products
-    maps = np.zeros((1, 8, 16, 10), np.float32)
-    maps[0, 1, 12, 1] = 2.0  # Trouser map peaks on the bag
-    maps[0, 1, 1, 1] = 1.0
-    per_label = cam.localisation_scores(maps, items, boxes)["per_label"].set_index("class")
-    assert not per_label.loc["Trouser", "pointing_hit"]
-    assert per_label.loc["Trouser", "energy_share"] == pytest.approx(1 / 3)
-
-
-def test_empty_slots_are_not_scored():
-    items = np.array([[3, EMPTY]])
-    boxes = np.array([[[0, 0, 8, 8], [EMPTY] * 4]])
-    maps = np.random.default_rng(0).normal(size=(1, 8, 16, 10))
-    assert len(cam.localisation_scores(maps, items, boxes)["per_label"]) == 1
-
-
-def test_bad_map_shape_is_refused(two_products):
-    items, boxes = two_products
-    with pytest.raises(ValueError, match=r"maps must have shape \(N, H, W, 10\) with N = 1; got \(1, 8, 16\)"):
-        cam.localisation_scores(np.zeros((1, 8, 16)), items, boxes)
 
 
 def test_logits_are_the_scores_before_the_sigmoid(images):

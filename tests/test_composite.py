@@ -123,7 +123,7 @@ def test_bad_composite_counts_are_refused(fashion_data, rng, count):
 
 def test_unknown_source_split_is_refused(fashion_data, rng):
     (x, y), _ = fashion_data
-    with pytest.raises(ValueError, match="source_split must be 'train' or 'test'; got 'valid'"):
+    with pytest.raises(ValueError, match=r"source_split must be one of \('train', 'test'\); got 'valid'"):
         composite.compose(x, y, np.arange(100), 2, rng, source_split="valid")
 
 

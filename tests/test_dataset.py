@@ -76,8 +76,16 @@ def test_interrupted_write_leaves_no_half_folder(tmp_path, splits, monkeypatch):
 
 
 def test_unknown_split_is_refused():
-    with pytest.raises(ValueError, match=r"split must be one of \['train', 'val', 'test'\]; got 'valid'"):
+    with pytest.raises(ValueError, match=r"split must be one of \('train', 'val', 'test'\); got 'valid'"):
         dataset.settings_for("valid")
+
+
+def test_load_splits_builds_and_loads_only_the_splits_asked_for(tmp_path, splits):
+    loaded = dataset.load_splits(tmp_path, seed=0, splits=("test",))
+    assert list(loaded) == ["test"] and [p.name for p in tmp_path.iterdir()] == ["test"]
+    np.testing.assert_array_equal(loaded["test"].images, splits["test"].images)
+    with pytest.raises(ValueError, match=r"split must be one of \('train', 'val', 'test'\); got 'valid'"):
+        dataset.load_splits(tmp_path, splits=("valid",))
 
 
 def test_settings_are_recorded(small_dataset_root):
@@ -85,6 +93,7 @@ def test_settings_are_recorded(small_dataset_root):
     assert recorded == dataset.settings_for("train", 0, count=60)
 
 
+@pytest.mark.slow
 def test_command_line_builds_identical_files_twice(tmp_path, capsys):
     for name in ("a", "b"):
         assert main(["data", "--out", str(tmp_path / name), "--seed", "0"]) == 0

@@ -73,7 +73,7 @@ def test_tuned_thresholds_maximise_each_class_f1(toy):
     ("y_true", "y_prob", "message"),
     [
         (np.zeros((3, 9)), np.zeros((3, 9)), r"y_true must have shape \(N, 10\); got \(3, 9\)"),
-        (np.zeros((3, 10)), np.zeros((2, 10)), r"y_prob must have the shape of y_true \(3, 10\); got \(2, 10\)"),
+        (np.zeros((3, 10)), np.zeros((2, 10)), r"y_prob must have shape \(3, 10\); got \(2, 10\)"),
         (np.full((3, 10), 2), np.zeros((3, 10)), "y_true must hold only 0 and 1"),
         (np.zeros((3, 10)), np.full((3, 10), 1.5), r"y_prob must hold probabilities in \[0, 1\]"),
     ],
@@ -86,3 +86,76 @@ def test_bad_inputs_are_refused(y_true, y_prob, message):
 def test_bad_threshold_is_refused(toy):
     with pytest.raises(ValueError, match=r"threshold must be in \(0, 1\)"):
         evaluation.report(*toy, threshold=1.0)
+
+
+# --- decoding and threshold choice ------------------------------------------------
+
+
+def test_decode_threshold_keeps_labels_at_or_above_it():
+    y_prob = np.full((1, 10), 0.1)
+    y_prob[0, [2, 5]] = [0.5, 0.7]
+    np.testing.assert_array_equal(np.flatnonzero(evaluation.decode_threshold(y_prob, 0.5)[0]), [2, 5])
+    per_class = np.full(10, 0.6)
+    np.testing.assert_array_equal(np.flatnonzero(evaluation.decode_threshold(y_prob, per_class)[0]), [5])
+
+
+def test_decode_threshold_refuses_a_threshold_outside_zero_one():
+    with pytest.raises(ValueError, match=r"threshold must be in \(0, 1\)"):
+        evaluation.decode_threshold(np.zeros((1, 10)), 1.0)
+
+
+def test_probabilities_outside_zero_one_are_refused():
+    with pytest.raises(ValueError, match=r"y_prob must hold probabilities in \[0, 1\]"):
+        evaluation.decode_threshold(np.full((1, 10), 2.0), 0.5)
+
+
+def test_decode_top_k_takes_the_k_most_probable_per_row():
+    y_prob = np.array([[0.4, 0.1, 0.3, 0, 0, 0, 0, 0, 0.2, 0], [0, 0, 0, 0, 0, 0, 0, 0.9, 0, 0.8]])
+    decoded = evaluation.decode_top_k(y_prob, np.array([3, 1]))
+    np.testing.assert_array_equal(np.flatnonzero(decoded[0]), [0, 2, 8])
+    np.testing.assert_array_equal(np.flatnonzero(decoded[1]), [7])
+
+
+def test_decode_top_k_breaks_ties_by_class_order():
+    np.testing.assert_array_equal(np.flatnonzero(evaluation.decode_top_k(np.full((1, 10), 0.1), 2)[0]), [0, 1])
+
+
+def test_decode_top_k_refuses_k_out_of_range():
+    with pytest.raises(ValueError, match=r"k must be one integer or one per row \(2\), each from 1 to 10"):
+        evaluation.decode_top_k(np.zeros((2, 10)), np.array([0, 2]))
+
+
+def test_set_scores_of_a_perfect_and_a_half_right_prediction(labels):
+    perfect = evaluation.set_scores(labels, labels)
+    assert perfect == {"exact_match": 1.0, "per_label_accuracy": 1.0, "label_count_accuracy": 1.0, "micro_f1": 1.0}
+    half = labels.copy()
+    half[0, 8] = 0  # one label missed
+    half[1, 3] = 1  # one label too many
+    result = evaluation.set_scores(labels, half)
+    assert result["exact_match"] == pytest.approx(0.5)
+    assert result["per_label_accuracy"] == pytest.approx(38 / 40)
+    assert result["label_count_accuracy"] == pytest.approx(0.5)
+
+
+def test_set_scores_refuse_probabilities_as_predictions(labels):
+    with pytest.raises(ValueError, match="y_pred must hold only 0 and 1"):
+        evaluation.set_scores(labels, labels * 0.7)
+
+
+def test_threshold_sweep_and_best_threshold(labels):
+    y_prob = labels * 0.3 + 0.05  # the right answer needs a threshold in (0.05, 0.35]
+    sweep = evaluation.threshold_sweep(labels, y_prob, grid=[0.02, 0.2, 0.5])
+    assert list(sweep.columns) == list(evaluation.SET_SCORES)
+    np.testing.assert_allclose(sweep["exact_match"], [0.0, 1.0, 0.0])
+    assert evaluation.best_threshold(labels, y_prob, grid=[0.02, 0.2, 0.5]) == pytest.approx(0.2)
+
+
+def test_best_threshold_prefers_the_lowest_of_tied_thresholds(labels):
+    assert evaluation.best_threshold(labels, labels * 0.9 + 0.05, grid=[0.3, 0.5, 0.7]) == pytest.approx(0.3)
+
+
+def test_compare_predictions_has_one_row_per_name(labels):
+    table = evaluation.compare_predictions(labels, {"right": labels, "nothing": np.zeros_like(labels)})
+    assert list(table.index) == ["right", "nothing"]
+    assert table.loc["nothing", "exact_match"] == 0.0
+    assert table.loc["nothing", "per_label_accuracy"] == pytest.approx(1 - labels.mean())

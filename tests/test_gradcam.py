@@ -1,4 +1,4 @@
-"""Grad-CAM against hand-computed gradients, its equivalence with CAM, and the extra scores."""
+"""Grad-CAM against hand-computed gradients, and its equivalence with CAM."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from helpers import cam, gradcam
-from helpers.composite import EMPTY, compose
 from helpers.model import build_gap_cnn
 
 CONV1_W = np.array([1.0, -1.5]).reshape(1, 1, 1, 2)  # 1 -> 2 maps
@@ -163,154 +162,6 @@ def test_model_without_dense_head_is_refused(images):
         gradcam.grad_cam(model, images, "all")
 
 
-# --- the box test -------------------------------------------------------------
-
-
-def test_box_iou_by_hand():
-    ious = gradcam.box_iou([0, 0, 4, 4], np.array([[2, 2, 6, 6], [0, 0, 4, 4], [4, 0, 8, 4]]))
-    np.testing.assert_allclose(ious, [4 / 28, 1.0, 0.0])
-
-
-def test_largest_region_wins_over_the_highest_peak():
-    heatmap = np.zeros((8, 16))
-    heatmap[1, 1] = 1.0  # the peak, alone
-    heatmap[2:6, 9:15] = 0.3  # a larger region above 20 % of the peak
-    heatmap[7, 0] = 0.19  # below the threshold
-    assert gradcam.largest_region_box(heatmap) == (9, 2, 15, 6)
-    assert gradcam.largest_region_box(heatmap, threshold=0.5) == (1, 1, 2, 2)
-
-
-def test_diagonal_neighbours_are_separate_regions():
-    heatmap = np.zeros((4, 4))
-    heatmap[0, 0] = heatmap[1, 1] = heatmap[2, 2] = 1.0
-    heatmap[3, 0:2] = 1.0
-    assert gradcam.largest_region_box(heatmap) == (0, 3, 2, 4)
-
-
-def test_map_without_positive_values_has_no_box():
-    assert gradcam.largest_region_box(np.zeros((4, 4))) is None
-    assert gradcam.largest_region_box(-np.ones((4, 4))) is None
-
-
-@pytest.fixture
-def two_products():
-    """One 8x16 canvas: a Trouser (class 1) in the left slot, a Bag (class 8) in the right one."""
-    return np.array([[1, 8]]), np.array([[[0, 0, 8, 8], [8, 0, 16, 8]]])
-
-
-def test_box_scores_by_hand(two_products):
-    items, boxes = two_products
-    maps = np.zeros((1, 8, 16, 10))
-    maps[0, 1:7, 1:7, 1] = 1.0  # box (1, 1, 7, 7): IoU 36 / 64 with the trouser: a hit
-    maps[0, :, 12:16, 8] = 1.0  # box (12, 0, 16, 8): IoU 32 / 64 = 0.5 exactly: a hit
-    scores = gradcam.box_scores(maps, items, boxes)
-    per_label = scores["per_label"].set_index("class")
-    assert per_label.loc["Trouser", "iou"] == pytest.approx(36 / 64) and per_label.loc["Trouser", "box_hit"]
-    assert per_label.loc["Bag", "iou"] == pytest.approx(0.5) and per_label.loc["Bag", "box_hit"]
-    assert tuple(per_label.loc["Bag", ["x0", "y0", "x1", "y1"]]) == (12, 0, 16, 8)
-    assert scores["overall"]["box_hit"] == 1.0
-
-
-def test_box_on_the_wrong_product_misses(two_products):
-    items, boxes = two_products
-    maps = np.zeros((1, 8, 16, 10))
-    maps[0, 0:8, 4:12, 1] = 1.0  # half on the trouser, half on the bag: IoU 32 / 96
-    maps[0, 0:8, 0:8, 8] = 1.0  # the Bag map covers the trouser exactly: IoU 0 with the bag
-    per_label = gradcam.box_scores(maps, items, boxes)["per_label"].set_index("class")
-    assert per_label.loc["Trouser", "iou"] == pytest.approx(1 / 3) and not per_label.loc["Trouser", "box_hit"]
-    assert per_label.loc["Bag", "iou"] == 0 and not per_label.loc["Bag", "box_hit"]
-
-
-def test_box_scores_skip_empty_slots_and_count_an_empty_map_as_a_miss():
-    items = np.array([[3, EMPTY]])
-    boxes = np.array([[[0, 0, 8, 8], [EMPTY] * 4]])
-    scores = gradcam.box_scores(np.zeros((1, 8, 16, 10)), items, boxes)
-    assert len(scores["per_label"]) == 1
-    assert scores["per_label"]["iou"].iloc[0] == 0 and scores["per_label"]["x0"].iloc[0] == EMPTY
-
-
-def test_box_scores_refuse_a_bad_map_shape(two_products):
-    items, boxes = two_products
-    with pytest.raises(ValueError, match=r"maps must have shape \(N, H, W, 10\) with N = 1; got \(1, 8, 16\)"):
-        gradcam.box_scores(np.zeros((1, 8, 16)), items, boxes)
-
-
-# --- the deletion curve --------------------------------------------------------
-
-
-def mean_model() -> keras.Model:
-    """Canvas (4, 8): p_c = sigmoid(8 * mean pixel / 255 - 2) for every class."""
-    inputs = keras.Input((4, 8))
-    x = keras.layers.Rescaling(1 / 255)(keras.layers.Reshape((4, 8, 1))(inputs))
-    conv = keras.layers.Conv2D(1, 1, name="last_conv")
-    dense = keras.layers.Dense(10, activation="sigmoid")
-    model = keras.Model(inputs, dense(keras.layers.GlobalAveragePooling2D()(conv(x))))
-    conv.set_weights([np.ones((1, 1, 1, 1)), np.zeros(1)])
-    dense.set_weights([np.full((1, 10), 8.0), np.full(10, -2.0)])
-    return model
-
-
-def test_deletion_curve_and_area_by_hand():
-    image = np.arange(32, dtype=np.uint8).reshape(1, 4, 8) * 8  # 0, 8, ..., 248
-    saliency = image[0].astype(float)  # brightest pixels first
-    maps = np.repeat(saliency[None, :, :, None], 10, axis=-1)
-    pairs = np.zeros((1, 10), bool)
-    pairs[0, 4] = True
-    scores = gradcam.deletion_scores(mean_model(), image, maps, pairs, steps=4)
-    flat = np.sort(image.ravel())[::-1].astype(float)
-    means = [np.concatenate([np.zeros(k), flat[k:]]).mean() / 255 for k in (0, 8, 16, 24, 32)]
-    expected = 1 / (1 + np.exp(-(8 * np.array(means) - 2)))
-    np.testing.assert_allclose(scores["curves"].to_numpy()[0], expected, rtol=1e-5)
-    assert list(scores["curves"].columns) == [0.0, 0.25, 0.5, 0.75, 1.0]
-    assert scores["per_label"]["deletion_auc"].iloc[0] == pytest.approx(np.trapezoid(expected, dx=0.25), rel=1e-5)
-    assert scores["per_label"]["class"].iloc[0] == "Coat" and scores["per_label"]["start"].iloc[0] == pytest.approx(expected[0], rel=1e-5)
-
-
-def test_a_map_on_what_matters_deletes_faster_than_its_reverse():
-    image = np.random.default_rng(2).integers(0, 256, size=(1, 4, 8), dtype=np.uint8)
-    pairs = np.ones((1, 10), bool)
-    right = np.repeat(image[..., None].astype(float), 10, axis=-1)
-    area = lambda maps: gradcam.deletion_scores(mean_model(), image, maps, pairs)["overall"]["deletion_auc"]  # noqa: E731
-    assert area(right) < area(-right)
-
-
-def test_equal_saliency_is_deleted_in_a_fixed_random_order():
-    order = gradcam.deletion_order(np.zeros((4, 8)), seed=3)
-    assert sorted(order) == list(range(32)) and list(order) != list(range(32))
-    np.testing.assert_array_equal(order, gradcam.deletion_order(np.zeros((4, 8)), seed=3))
-    ranked = np.zeros((4, 8))
-    ranked[2, 5], ranked[0, 1] = 2.0, 1.0
-    assert list(gradcam.deletion_order(ranked)[:2]) == [2 * 8 + 5, 1]
-
-
-def test_deletion_refuses_mismatched_maps_and_pairs():
-    image = np.zeros((2, 4, 8), np.uint8)
-    with pytest.raises(ValueError, match=r"maps must have shape \(2, 4, 8, 10\); got \(2, 4, 8\)"):
-        gradcam.deletion_scores(mean_model(), image, np.zeros((2, 4, 8)), np.ones((2, 10), bool))
-    with pytest.raises(ValueError, match=r"pairs must be a bool array of shape \(2, 10\); got \(10,\)"):
-        gradcam.deletion_scores(mean_model(), image, np.zeros((2, 4, 8, 10)), np.ones(10, bool))
-
-
-# --- all scores side by side ---------------------------------------------------
-
-
-def test_compare_methods_gives_one_row_per_method_and_every_score(fashion_data):
-    (_, _), (x_test, y_test) = fashion_data
-    composites = compose(x_test, y_test, np.arange(200), 6, np.random.default_rng(0), source_split="test")
-    model = build_gap_cnn(((8,),), last_filters=8, top=())
-    model.get_layer("predictions").bias.assign(np.full(10, 10.0))  # every label found, so deletion has pairs to score
-    maps = {
-        "CAM": cam.class_activation_maps(model, composites.images, "per_map").maps,
-        "Grad-CAM": gradcam.grad_cam(model, composites.images, "all").maps,
-    }
-    table = gradcam.compare_methods(model, composites, maps, deletion_images=3, steps=4)
-    assert list(table["overall"].index) == ["CAM", "Grad-CAM"]
-    assert list(table["overall"].columns) == list(gradcam.SCORES)
-    assert table["per_class"].shape == (10, 8) and table["curves"].shape == (5, 2)
-    assert table["overall"].to_numpy().min() >= 0 and table["overall"].drop(columns="deletion_auc").to_numpy().max() <= 1
-    assert set(table["per_label"]["method"]) == {"CAM", "Grad-CAM"}
-
-
 def test_a_layer_bypassed_by_a_skip_connection_still_works(images):
     """The network cannot be cut at `conv_b` (the sum also reads `skip`): the slower whole-network pass gives the same maps."""
     inputs = keras.Input((4, 8))
@@ -329,35 +180,3 @@ def test_a_layer_bypassed_by_a_skip_connection_still_works(images):
     result = gradcam.grad_cam(model, images, "all", layer="conv_b", normalize="none", upsampled=False)
     np.testing.assert_allclose(result.maps, expected, rtol=1e-5, atol=1e-6)
     assert gradcam.grad_cam(model, images, "all", layer="add").maps.shape == (5, 4, 8, 10)
-
-
-# --- the notebook 05 figures ---------------------------------------------------
-
-
-def test_notebook_05_figures_are_returned_and_check_their_input():
-    import matplotlib.pyplot as plt
-    import pandas as pd
-    from matplotlib.figure import Figure
-
-    from helpers import plots
-
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, size=(2, 32, 128), dtype=np.uint8)
-    maps = {"CAM": rng.random((2, 32, 128)), "Grad-CAM": rng.random((2, 32, 128))}
-    overall = pd.DataFrame(rng.random((2, 4)), index=["CAM", "Grad-CAM"], columns=list(gradcam.SCORES))
-    per_class = pd.concat({score: pd.DataFrame(rng.random((10, 2)), columns=["CAM", "Grad-CAM"]) for score in gradcam.SCORES}, axis=1)
-    curves = pd.DataFrame(rng.random((11, 2)), index=np.linspace(0, 1, 11), columns=["CAM", "Grad-CAM"])
-    figures = [
-        plots.equivalence_scatter(rng.normal(size=(3, 4, 16)), rng.normal(size=(3, 4, 16)), 64),
-        plots.method_grid(images, maps, ["Bag", "Coat"]),
-        plots.box_test(images[0], maps["CAM"][0], (1, 2, 30, 31), np.array([[0, 0, 28, 28]])),
-        plots.score_bars(overall),
-        plots.per_class_scores(per_class),
-        plots.deletion_curves(curves),
-    ]
-    assert all(isinstance(figure, Figure) for figure in figures)
-    with pytest.raises(ValueError, match=r"row_titles must have one title per image \(2\); got 1"):
-        plots.method_grid(images, maps, ["Bag"])
-    with pytest.raises(ValueError, match=r"maps\['CAM'\] must have shape \(2, 32, 128\); got \(2, 32, 64\)"):
-        plots.method_grid(images, {"CAM": rng.random((2, 32, 64))}, ["Bag", "Coat"])
-    plt.close("all")

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 
-from helpers import dataset, model, training_run
+from helpers import dataset, model, recipes, runs
 
 SHIPPED = dataset.PROJECT_ROOT / "models" / "gap_cnn.keras"
+pytestmark = pytest.mark.slow  # the shipped 2.2 M-parameter network on the whole test split
 
 
 @pytest.fixture(scope="module")
@@ -18,19 +20,19 @@ def record():
 
 def test_shipped_model_reproduces_its_recorded_test_metrics(splits, record):
     network = model.load(SHIPPED)
-    measured = training_run.test_metrics(network, splits["test"])
+    measured = runs.metrics_record(network, splits["test"])
     for name in ("exact_match", "mean_average_precision", "per_label_accuracy", "micro_f1", "label_count_accuracy"):
         assert measured[name] == pytest.approx(record["test_metrics"][name], abs=2e-3), name
 
 
 def test_shipped_model_reproduces_its_recorded_localisation(splits, record):
-    measured = training_run.test_localisation(model.load(SHIPPED), splits["test"])
+    measured = runs.localisation_record(model.load(SHIPPED), splits["test"])
     assert measured == pytest.approx(record["test_localisation"], abs=2e-3)
 
 
 def test_record_says_how_the_model_was_made(record):
-    assert record["recipe_name"] in model.RECIPES
-    assert record["recipe"] == json.loads(json.dumps(training_run.dataclasses.asdict(model.RECIPES[record["recipe_name"]])))
+    assert record["recipe_name"] in recipes.RECIPES
+    assert record["recipe"] == json.loads(json.dumps(dataclasses.asdict(recipes.RECIPES[record["recipe_name"]])))
     assert {"seed", "training_seconds", "machine", "training_dtype", "history", "test_metrics", "test_localisation", "val_thresholds"} <= set(record)
     assert record["machine"]["device"] in ("CPU", "GPU")
     assert record["training_dtype"] in ("float32", "mixed_bfloat16")
@@ -41,10 +43,10 @@ def test_shipped_model_has_the_cam_head():
     assert [layer.name for layer in network.layers[-3:]] == ["last_conv", "gap", "predictions"]
 
 
-def test_evaluate_command_prints_the_report_as_json(record, capsys):
+def test_evaluate_command_prints_the_report_as_json(record, capsys, tmp_path):
     from helpers.__main__ import main
 
-    assert main(["evaluate", "--model", str(SHIPPED)]) == 0
+    assert main(["evaluate", "--model", str(SHIPPED), "--data", str(tmp_path)]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["exact_match"] == pytest.approx(record["test_metrics"]["exact_match"], abs=2e-3)
     assert set(printed["per_class"]) == set(record["test_metrics"]["per_class"])

@@ -16,6 +16,8 @@ import pytest
 from playwright.sync_api import Locator, Page, expect, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+pytestmark = pytest.mark.browser
+
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "browser"  # git-ignored
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's; a Playwright-downloaded browser is never used

@@ -1,4 +1,9 @@
-"""Train, evaluate and record a model: what ``python -m helpers train | evaluate`` run."""
+"""Training and evaluation runs from the command line, and the run record (JSON) beside each model.
+
+What ``python -m helpers train | evaluate`` do; the record says how a model
+was made (recipe, seed, machine, time, history) and what it scored on the
+test split.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from helpers import cam, composite, dataset, evaluation, fashion, model
+from helpers import cam, composite, dataset, evaluation, localisation, model, recipes, training
 
 
 def machine() -> dict:
@@ -23,7 +28,7 @@ def machine() -> dict:
         "cpu_count": os.cpu_count(),
         "keras": keras.__version__,
         "backend": keras.backend.backend(),
-        "device": "GPU" if _has_gpu() else "CPU",
+        "device": "GPU" if training.gpu_visible() else "CPU",
     }
 
 
@@ -37,31 +42,19 @@ def _cpu_name() -> str:
     return platform.processor() or "unknown"
 
 
-def _has_gpu() -> bool:
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        return bool(tf.config.list_physical_devices("GPU"))
-    if keras.backend.backend() == "jax":
-        import jax
-
-        return any(d.platform == "gpu" for d in jax.devices())
-    return False
-
-
-def test_metrics(network: keras.Model, test: composite.Composites) -> dict:
-    """Evaluate ``network`` on ``test`` at threshold 0.5; JSON-ready."""
-    probabilities = network.predict(test.images, batch_size=500, verbose=0)
-    report = evaluation.report(test.labels, probabilities)
+def metrics_record(network: keras.Model, composites: composite.Composites) -> dict:
+    """Evaluate ``network`` on ``composites`` at threshold 0.5; JSON-ready."""
+    probabilities = network.predict(composites.images, batch_size=500, verbose=0)
+    report = evaluation.report(composites.labels, probabilities)
     per_class = report.pop("per_class")
     return {**{k: round(v, 6) for k, v in report.items()}, "per_class": per_class.round(6).to_dict(orient="index")}
 
 
-def test_localisation(network: keras.Model, test: composite.Composites) -> dict:
-    """Score the class activation maps of every true label of ``test`` (pointing game, energy share); JSON-ready."""
-    maps = cam.class_activation_maps(network, test.images).maps
-    overall = cam.localisation_scores(maps, test.items, test.boxes)["overall"]
-    return {"pointing_game": round(float(overall["pointing_hit"]), 6), "energy_share": round(float(overall["energy_share"]), 6)}
+def localisation_record(network: keras.Model, composites: composite.Composites) -> dict:
+    """Score the class activation maps of every true label of ``composites`` (pointing game, energy share); JSON-ready."""
+    maps = cam.class_activation_maps(network, composites.images).maps
+    overall = localisation.peak_and_energy_scores(maps, composites.items, composites.boxes)["overall"]
+    return {name: round(float(value), 6) for name, value in overall.items()}
 
 
 def train_and_save(recipe_name: str, out: Path, *, seed: int = 0, data_root: Path = dataset.DEFAULT_ROOT) -> dict:
@@ -72,13 +65,10 @@ def train_and_save(recipe_name: str, out: Path, *, seed: int = 0, data_root: Pat
     dict
         The record written next to the model.
     """
-    recipe = model.RECIPES[recipe_name]
+    recipe = recipes.RECIPES[recipe_name]
     splits = dataset.load_splits(data_root, seed)
-    (x_train, y_train), _ = fashion.load()
     start = time.perf_counter()
-    network, history = model.train(
-        recipe, splits["train"], splits["val"], seed=seed, fashion_train=(x_train, y_train), pool=composite.source_pools(seed)["train"]
-    )
+    network, history = training.train(recipe, splits["train"], splits["val"], seed=seed)
     seconds = time.perf_counter() - start
     val_probabilities = network.predict(splits["val"].images, batch_size=500, verbose=0)
     record = {
@@ -89,12 +79,12 @@ def train_and_save(recipe_name: str, out: Path, *, seed: int = 0, data_root: Pat
         "epochs_run": len(history["loss"]),
         "best_epoch": int(np.argmax(history["val_exact_match"])) + 1,
         "machine": machine(),
-        "training_dtype": model.training_dtype(recipe),
+        "training_dtype": training.training_dtype(recipe),
         "parameters": network.count_params(),
         "val_thresholds": evaluation.tune_thresholds(splits["val"].labels, val_probabilities).round(2).tolist(),
         "history": {k: [round(float(v), 6) for v in values] for k, values in history.items()},
-        "test_metrics": test_metrics(network, splits["test"]),
-        "test_localisation": test_localisation(network, splits["test"]),
+        "test_metrics": metrics_record(network, splits["test"]),
+        "test_localisation": localisation_record(network, splits["test"]),
     }
     model.save(network, out)
     Path(out).with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
@@ -104,5 +94,5 @@ def train_and_save(recipe_name: str, out: Path, *, seed: int = 0, data_root: Pat
 def evaluate_file(model_path: Path, data_root: Path = dataset.DEFAULT_ROOT, *, seed: int = 0) -> dict:
     """Load a saved model and return its test metrics."""
     network = model.load(model_path)
-    test = dataset.load_splits(data_root, seed)["test"]
-    return test_metrics(network, test)
+    test = dataset.load_splits(data_root, seed, splits=("test",))["test"]
+    return metrics_record(network, test)

@@ -1,0 +1,142 @@
+"""Input validation shared by every public function of ``helpers``.
+
+Each check returns the value it accepted (converted where that helps) or
+raises ``ValueError`` with a message that names the parameter and what was
+expected, in the spirit of scikit-learn's ``check_scalar``. This module
+imports nothing from ``helpers``: the number of classes is passed in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+import numpy as np
+
+_KINDS = {int: "an integer", float: "a number"}
+
+
+def _describe(expected: type, low: float | None, high: float | None, open_low: bool, open_high: bool) -> str:
+    """Say in words what ``check_scalar`` accepts, e.g. "a positive integer" or "a number in (0, 1)"."""
+    kind = _KINDS[expected]
+    noun = kind.split()[-1]
+    if high is None:
+        if (low == 0 and open_low) or (expected is int and low == 1 and not open_low):
+            return f"a positive {noun}"
+        if low == 0:
+            return f"a non-negative {noun}"
+        return kind if low is None else f"{kind} {'above' if open_low else 'of at least'} {low}"
+    if low is None:
+        return f"{kind} {'below' if open_high else 'of at most'} {high}"
+    if expected is int:
+        return f"an integer from {low} to {high}"
+    return f"a number in {'(' if open_low else '['}{low}, {high}{')' if open_high else ']'}"
+
+
+def check_scalar(
+    value: object,
+    name: str,
+    expected: type = int,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    open_low: bool = False,
+    open_high: bool = False,
+) -> int | float:
+    """Check that ``value`` is one integer (or number) within bounds; return it as ``int`` (or ``float``).
+
+    Parameters
+    ----------
+    value : object
+    name : str
+        The parameter's name, for the message.
+    expected : {int, float}
+        ``int`` accepts Python and numpy integers; ``float`` accepts any real
+        number, integers included. ``True`` and ``False`` are neither.
+    low, high : number, optional
+        Bounds, inclusive unless ``open_low`` / ``open_high``.
+
+    Raises
+    ------
+    ValueError
+        ``"{name} must be {what was expected}; got {value!r}"``.
+
+    Examples
+    --------
+    >>> check_scalar(3, "count", low=0)
+    3
+    >>> check_scalar(True, "count", low=0)
+    Traceback (most recent call last):
+    ...
+    ValueError: count must be a non-negative integer; got True
+    """
+    if expected not in _KINDS:
+        raise ValueError(f"expected must be int or float; got {expected!r}")
+    allowed = (int, np.integer) if expected is int else (int, float, np.integer, np.floating)
+    fits = isinstance(value, allowed) and not isinstance(value, (bool, np.bool_))
+    if fits:
+        fits = not (expected is float and np.isnan(value))
+        fits = fits and (low is None or (value > low if open_low else value >= low))
+        fits = fits and (high is None or (value < high if open_high else value <= high))
+    if not fits:
+        raise ValueError(f"{name} must be {_describe(expected, low, high, open_low, open_high)}; got {value!r}")
+    return int(value) if expected is int else float(value)
+
+
+def check_choice(value: object, name: str, choices: Collection) -> object:
+    """Check that ``value`` is one of ``choices``; return it.
+
+    Raises
+    ------
+    ValueError
+        ``"{name} must be one of ('a', 'b'); got 'c'"``.
+    """
+    if isinstance(value, (list, dict, set, np.ndarray)) or value not in choices:
+        raise ValueError(f"{name} must be one of {tuple(choices)}; got {value!r}")
+    return value
+
+
+def check_label_sets(labels: object, name: str, classes: int) -> np.ndarray:
+    """Check multi-hot label sets: shape (N, classes), only 0 and 1; return them as an int64 array."""
+    labels = np.asarray(labels)
+    if labels.ndim != 2 or labels.shape[1] != classes:
+        raise ValueError(f"{name} must have shape (N, {classes}); got {labels.shape}")
+    if not np.isin(labels, (0, 1)).all():
+        raise ValueError(f"{name} must hold only 0 and 1")
+    return labels.astype(np.int64)
+
+
+def check_probabilities(probabilities: object, name: str, shape: tuple[int | None, ...]) -> np.ndarray:
+    """Check probabilities, each in [0, 1], of ``shape`` (None: any length on that axis); return them as float64."""
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    fits = probabilities.ndim == len(shape) and all(want in (None, got) for want, got in zip(shape, probabilities.shape))
+    if not fits:
+        wanted = ", ".join("N" if want is None else str(want) for want in shape)
+        raise ValueError(f"{name} must have shape ({wanted}); got {probabilities.shape}")
+    if not ((probabilities >= 0) & (probabilities <= 1)).all():
+        raise ValueError(f"{name} must hold probabilities in [0, 1]")
+    return probabilities
+
+
+def check_thresholds(threshold: object, classes: int) -> np.ndarray:
+    """Check one decision threshold, or one per class, in (0, 1); return one per class (float64)."""
+    values = np.asarray(threshold, dtype=np.float64)
+    if values.shape not in ((), (classes,)) or not ((values > 0) & (values < 1)).all():
+        raise ValueError(f"threshold must be in (0, 1), one value or one per class; got {threshold}")
+    return np.broadcast_to(values, (classes,))
+
+
+def check_canvases(images: object, height: int | None, width: int | None) -> np.ndarray:
+    """Check raw canvases: uint8 (N, H, W) or (N, H, W, 1); return them as (N, H, W).
+
+    ``height`` or ``width`` None accepts any size along that axis.
+    """
+    images = np.asarray(images)
+    if images.ndim == 4 and images.shape[-1] == 1:
+        images = images[..., 0]
+    fits = images.ndim == 3 and all(want in (None, got) for want, got in zip((height, width), images.shape[1:]))
+    if not fits:
+        h, w = height or "H", width or "W"
+        raise ValueError(f"images must have shape (N, {h}, {w}) or (N, {h}, {w}, 1); got {images.shape}")
+    if images.dtype != np.uint8:
+        raise ValueError(f"images must be uint8 canvases (0-255); got {images.dtype}")
+    return images

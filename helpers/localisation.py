@@ -1,0 +1,355 @@
+"""Scores of any class maps against the product boxes: how well a map says where a class is.
+
+Every score takes maps (N, H, W, 10) at canvas size, from CAM, Grad-CAM or
+anything else, and the boxes that :mod:`helpers.composite` recorded:
+
+- **pointing game**: a hit when the map's maximum lies inside a product of
+  the class;
+- **energy share**: the part of the map's positive mass inside those products;
+- **box hit**, the CAM paper's box test: keep the pixels at or above 20 % of
+  the map's maximum, take the bounding box of the largest connected region,
+  and count a hit when it overlaps a product of the class with an
+  intersection over union (IoU) of at least 0.5;
+- **deletion AUC**: blank the most salient pixels step by step and follow the
+  class probability; a good explanation makes it fall fast, so a lower area
+  under the curve is better.
+
+:func:`compare_methods` gives all four for several methods side by side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import keras
+import numpy as np
+import pandas as pd
+from scipy import ndimage
+
+from helpers._checks import check_scalar
+from helpers.cam import check_images
+from helpers.composite import EMPTY, Composites
+from helpers.fashion import CLASS_NAMES, NUM_CLASSES
+from helpers.quiet import native_stderr_silenced
+
+SCORES = ("pointing_game", "energy_share", "box_hit", "deletion_auc")
+"""The four scores, named as in every table here; deletion AUC is the one where lower is better."""
+
+
+def _check_maps(maps: np.ndarray, items: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """Check class maps (N, H, W, 10) against the items (N, S) and boxes (N, S, 4) of the same N composites."""
+    maps = np.asarray(maps)
+    if maps.ndim != 4 or maps.shape[-1] != NUM_CLASSES or maps.shape[0] != len(items):
+        raise ValueError(f"maps must have shape (N, H, W, {NUM_CLASSES}) with N = {len(items)}; got {maps.shape}")
+    if boxes.shape != (*items.shape, 4):
+        raise ValueError(f"boxes must have shape {(*items.shape, 4)}; got {boxes.shape}")
+    return maps
+
+
+def box_masks(items: np.ndarray, boxes: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Return bool masks (N, H, W, 10): the pixels of the products of each class."""
+    count, slots = items.shape
+    masks = np.zeros((count, *shape, NUM_CLASSES), dtype=bool)
+    rows, columns = np.arange(shape[0]), np.arange(shape[1])
+    for slot in range(slots):
+        present = items[:, slot] != EMPTY
+        x0, y0, x1, y1 = (boxes[:, slot, i][:, None] for i in range(4))
+        inside = ((rows >= y0) & (rows < y1))[:, :, None] & ((columns >= x0) & (columns < x1))[:, None, :]
+        index = np.flatnonzero(present)
+        masks[index, :, :, items[index, slot]] |= inside[index]
+    return masks
+
+
+def peak_and_energy_scores(
+    maps: np.ndarray, items: np.ndarray, boxes: np.ndarray, predicted: np.ndarray | None = None
+) -> dict[str, pd.DataFrame | pd.Series]:
+    """Score maps by the pointing game and the energy share.
+
+    For every true label of every image: a *pointing-game* hit when the
+    map's maximum lies inside a product of that class, and the *energy
+    share*, the part of the map's positive mass inside those products.
+
+    Parameters
+    ----------
+    maps : array (N, H, W, 10)
+        Class maps at canvas size (any normalisation).
+    items, boxes : arrays (N, S) and (N, S, 4)
+        From :class:`helpers.composite.Composites`.
+    predicted : bool array (N, 10), optional
+        The model's predicted labels; adds a ``predicted`` column so scores
+        can be split by correct and missed labels.
+
+    Returns
+    -------
+    dict
+        ``per_label`` (one row per image and true class: ``image``,
+        ``class``, ``pointing_game`` (a hit or not), ``energy_share``),
+        ``per_class`` and ``overall`` (means).
+    """
+    maps = _check_maps(maps, items, boxes)
+    masks = box_masks(items, boxes, maps.shape[1:3])
+    image, label = np.nonzero(masks.any(axis=(1, 2)))
+    chosen = maps[image, :, :, label]  # (L, H, W)
+    chosen_masks = masks[image, :, :, label]
+    peaks = chosen.reshape(len(chosen), -1).argmax(axis=1)
+    hits = chosen_masks.reshape(len(chosen), -1)[np.arange(len(chosen)), peaks]
+    positive = np.maximum(chosen, 0, out=chosen)  # `chosen` is a copy: clip it in place
+    total = positive.sum(axis=(1, 2))
+    inside = positive.sum(axis=(1, 2), where=chosen_masks)
+    share = np.divide(inside, total, out=np.zeros_like(total, dtype=np.float64), where=total > 0)
+    per_label = pd.DataFrame(
+        {"image": image, "class": pd.Categorical.from_codes(label, CLASS_NAMES), "pointing_game": hits, "energy_share": share}
+    )
+    if predicted is not None:
+        per_label["predicted"] = np.asarray(predicted, dtype=bool)[image, label]
+    per_class = per_label.groupby("class", observed=False)[["pointing_game", "energy_share"]].mean()
+    overall = per_label[["pointing_game", "energy_share"]].mean()
+    return {"per_label": per_label, "per_class": per_class, "overall": overall}
+
+
+# --- the box test -------------------------------------------------------------
+
+
+def largest_region_box(heatmap: np.ndarray, threshold: float = 0.2) -> tuple[int, int, int, int] | None:
+    """Bounding box of the largest connected region at or above ``threshold`` x the maximum.
+
+    Regions are 4-connected (``scipy.ndimage.label``'s default); a tie goes
+    to the region found first (row by row).
+
+    Parameters
+    ----------
+    heatmap : array (H, W)
+    threshold : float
+        Share of the map's maximum that a pixel must reach.
+
+    Returns
+    -------
+    (x0, y0, x1, y1) or None
+        ``x1`` and ``y1`` exclusive, like the product boxes; None where the
+        map has no positive maximum.
+    """
+    heatmap = np.asarray(heatmap)
+    if heatmap.ndim != 2:
+        raise ValueError(f"heatmap must have shape (H, W); got {heatmap.shape}")
+    peak = heatmap.max()
+    if not peak > 0:
+        return None
+    regions, count = ndimage.label(heatmap >= threshold * peak)
+    largest = int(np.argmax(np.bincount(regions.ravel())[1:])) + 1
+    rows, columns = ndimage.find_objects(regions, max_label=largest)[largest - 1]
+    return columns.start, rows.start, columns.stop, rows.stop
+
+
+def box_iou(box: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """Intersection over union of one box (4,) with boxes (M, 4), all ``x0 y0 x1 y1`` with x1, y1 exclusive."""
+    box, others = np.asarray(box, dtype=float), np.atleast_2d(np.asarray(others, dtype=float))
+    width = np.clip(np.minimum(box[2], others[:, 2]) - np.maximum(box[0], others[:, 0]), 0, None)
+    height = np.clip(np.minimum(box[3], others[:, 3]) - np.maximum(box[1], others[:, 1]), 0, None)
+    inter = width * height
+    area = lambda b: (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])  # noqa: E731
+    union = area(box) + area(others) - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+
+def box_scores(
+    maps: np.ndarray, items: np.ndarray, boxes: np.ndarray, threshold: float = 0.2, min_iou: float = 0.5
+) -> dict[str, pd.DataFrame | pd.Series]:
+    """The CAM paper's box test, for every true label of every image.
+
+    From the map of a true class: keep the pixels at or above ``threshold``
+    x its maximum, take the bounding box of the largest connected region
+    (:func:`largest_region_box`), and count a hit when its IoU with a product
+    of that class reaches ``min_iou``. Pass maps normalised per map
+    (``"per_map"``) so that the threshold is a share of each map's range.
+
+    Parameters
+    ----------
+    maps : array (N, H, W, 10)
+        Class maps at canvas size.
+    items, boxes : arrays (N, S) and (N, S, 4)
+        From :class:`helpers.composite.Composites`.
+    threshold, min_iou : float
+
+    Returns
+    -------
+    dict
+        ``per_label`` (``image``, ``class``, ``iou`` with the best-matching
+        product, ``box_hit``, and the estimated box ``x0 y0 x1 y1``, -1 where
+        the map has no positive value), ``per_class`` and ``overall`` (means of
+        ``iou`` and ``box_hit``).
+    """
+    maps = _check_maps(maps, items, boxes)
+    check_scalar(threshold, "threshold", float, low=0, high=1, open_low=True)
+    check_scalar(min_iou, "min_iou", float, low=0, high=1, open_low=True)
+    rows = []
+    for image in range(len(items)):
+        for label in np.unique(items[image][items[image] != EMPTY]):
+            found = largest_region_box(maps[image, :, :, label], threshold)
+            truth = boxes[image][items[image] == label]
+            iou = 0.0 if found is None else float(box_iou(found, truth).max())
+            rows.append((image, int(label), iou, iou >= min_iou, *(found or (EMPTY,) * 4)))
+    per_label = pd.DataFrame(rows, columns=["image", "class", "iou", "box_hit", "x0", "y0", "x1", "y1"])
+    per_label["class"] = pd.Categorical.from_codes(per_label["class"], CLASS_NAMES)
+    per_class = per_label.groupby("class", observed=False)[["iou", "box_hit"]].mean()
+    return {"per_label": per_label, "per_class": per_class, "overall": per_label[["iou", "box_hit"]].mean()}
+
+
+# --- the deletion curve -----------------------------------------------------
+
+
+def deletion_order(heatmap: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Flat pixel indices from most to least salient; equal values in a fixed random order."""
+    flat = np.asarray(heatmap).ravel()
+    shuffle = np.random.default_rng(seed).permutation(flat.size)
+    return shuffle[np.argsort(-flat[shuffle], kind="stable")]
+
+
+def deletion_scores(
+    model: keras.Model,
+    images: np.ndarray,
+    maps: np.ndarray,
+    pairs: np.ndarray,
+    *,
+    steps: int = 10,
+    fill: int = 0,
+    batch_size: int = 500,
+    seed: int = 0,
+) -> dict[str, pd.DataFrame | pd.Series]:
+    """Deletion curves: the class probability as the most salient pixels are blanked.
+
+    For each chosen (image, class), pixels are set to ``fill`` (0, the
+    background) in the order of the class map, from 0 % to 100 % of the
+    canvas in ``steps`` equal steps; the model's probability of the class is
+    recorded after each. The area under this curve (fraction of the canvas
+    on x, from 0 to 1) is lower for a map that finds what the decision rests
+    on. All perturbed canvases go through the model in batches.
+
+    Parameters
+    ----------
+    model : keras.Model
+    images : uint8 array (N, H, W)
+    maps : array (N, H, W, 10)
+        Class maps at canvas size.
+    pairs : bool array (N, 10)
+        The (image, class) pairs to score, e.g. true labels that were found.
+    steps : int
+        Deletion steps; the curve has ``steps + 1`` points.
+    fill : int
+        The value that replaces a deleted pixel.
+    batch_size : int
+        Canvases per model call.
+    seed : int
+        Orders pixels of equal saliency (see :func:`deletion_order`).
+
+    Returns
+    -------
+    dict
+        ``per_label`` (``image``, ``class``, ``deletion_auc``, ``start``: the
+        probability before any deletion), ``curves`` (DataFrame, one row per
+        pair, one column per deleted fraction), ``per_class`` and ``overall``
+        (means of ``deletion_auc``).
+    """
+    images = check_images(model, images)
+    maps = np.asarray(maps)
+    pairs = np.asarray(pairs, dtype=bool)
+    if maps.shape != (*images.shape, NUM_CLASSES):
+        raise ValueError(f"maps must have shape {(*images.shape, NUM_CLASSES)}; got {maps.shape}")
+    if pairs.shape != (len(images), NUM_CLASSES):
+        raise ValueError(f"pairs must be a bool array of shape {(len(images), NUM_CLASSES)}; got {pairs.shape}")
+    check_scalar(steps, "steps", low=1)
+    fractions = np.linspace(0, 1, steps + 1)
+    pixels = images.shape[1] * images.shape[2]
+    counts = np.round(fractions * pixels).astype(int)
+    image_of, class_of = np.nonzero(pairs)
+    chunk = max(1, batch_size * 4 // (steps + 1))  # pairs per round of model calls
+    curves = []
+    with native_stderr_silenced():
+        for start in range(0, len(image_of), chunk):
+            index, label = image_of[start : start + chunk], class_of[start : start + chunk]
+            ranks = np.empty((len(index), pixels), dtype=np.int64)
+            for row, (i, c) in enumerate(zip(index, label)):
+                ranks[row, deletion_order(maps[i, :, :, c], seed)] = np.arange(pixels)
+            deleted = ranks[:, None, :] < counts[None, :, None]  # (pairs, steps + 1, pixels)
+            canvases = np.where(deleted, np.uint8(fill), images[index].reshape(len(index), 1, pixels))
+            probabilities = model.predict(canvases.reshape(-1, *images.shape[1:]), batch_size=batch_size, verbose=0)
+            probabilities = probabilities.reshape(len(index), steps + 1, NUM_CLASSES)
+            curves.append(probabilities[np.arange(len(index)), :, label])
+    curves = np.concatenate(curves) if curves else np.zeros((0, steps + 1))
+    auc = np.trapezoid(curves, fractions, axis=1)
+    per_label = pd.DataFrame(
+        {"image": image_of, "class": pd.Categorical.from_codes(class_of, CLASS_NAMES), "deletion_auc": auc, "start": curves[:, 0]}
+    )
+    return {
+        "per_label": per_label,
+        "curves": pd.DataFrame(curves, columns=pd.Index(fractions.round(6), name="fraction deleted")),
+        "per_class": per_label.groupby("class", observed=False)[["deletion_auc"]].mean(),
+        "overall": per_label[["deletion_auc"]].mean(),
+    }
+
+
+# --- all scores, for several methods -----------------------------------------
+
+
+def compare_methods(
+    model: keras.Model,
+    composites: Composites,
+    maps_by_method: dict[str, np.ndarray | Callable[[], np.ndarray]],
+    *,
+    deletion_images: int = 100,
+    steps: int = 10,
+    seed: int = 0,
+) -> dict[str, pd.DataFrame]:
+    """Score several kinds of class maps of the same composites side by side.
+
+    Pointing game and energy share (:func:`peak_and_energy_scores`)
+    and the box test (:func:`box_scores`) use every true label of every
+    image; the deletion curve (:func:`deletion_scores`) uses the true labels
+    that the model finds (probability >= 0.5) on ``deletion_images`` images
+    drawn with ``seed``, the same for every method.
+
+    Parameters
+    ----------
+    model : keras.Model
+    composites : Composites
+    maps_by_method : dict
+        A name for each array (N, H, W, 10) of class maps, normalised per
+        map, or for a function that returns one: it is called when its turn
+        comes, so only one method's maps are held in memory at a time.
+    deletion_images : int
+        How many images the deletion curves use (all if larger than N).
+    steps, seed : int
+        Passed to :func:`deletion_scores`.
+
+    Returns
+    -------
+    dict
+        ``overall`` (one row per method, one column per score in
+        :data:`SCORES`), ``per_class`` (classes x (score, method)), ``curves``
+        (mean deletion curve, fraction deleted x method) and ``per_label``
+        (every true label's localisation scores, one row per method and label).
+    """
+    with native_stderr_silenced():
+        found = model.predict(composites.images, batch_size=250, verbose=0) >= 0.5
+    rng = np.random.default_rng(seed)
+    sample = np.sort(rng.choice(len(composites), min(deletion_images, len(composites)), replace=False))
+    pairs = np.zeros_like(found)
+    pairs[sample] = (composites.labels[sample] == 1) & found[sample]
+    overall, per_class, curves, per_label = {}, {}, {}, {}
+    for name, maps in maps_by_method.items():
+        maps = maps() if callable(maps) else maps
+        located = peak_and_energy_scores(maps, composites.items, composites.boxes, predicted=found)
+        boxed = box_scores(maps, composites.items, composites.boxes)
+        deleted = deletion_scores(model, composites.images, maps, pairs, steps=steps, seed=seed)
+        overall[name] = pd.concat([located["overall"], boxed["overall"][["box_hit"]], deleted["overall"]])[list(SCORES)]
+        per_class[name] = pd.concat([located["per_class"], boxed["per_class"][["box_hit"]], deleted["per_class"]], axis=1)[list(SCORES)]
+        curves[name] = deleted["curves"].mean()
+        labels, boxed_labels = located["per_label"], boxed["per_label"]
+        assert labels["image"].equals(boxed_labels["image"]) and labels["class"].equals(boxed_labels["class"])
+        per_label[name] = labels.assign(iou=boxed_labels["iou"], box_hit=boxed_labels["box_hit"])
+    per_class_frame = pd.concat(per_class, axis=1).swaplevel(axis=1).sort_index(axis=1, level=0, sort_remaining=False)
+    return {
+        "overall": pd.DataFrame(overall).T.rename_axis("method"),
+        "per_class": per_class_frame[list(SCORES)],
+        "curves": pd.DataFrame(curves),
+        "per_label": pd.concat(per_label, names=["method", "row"]).reset_index("row", drop=True).reset_index(),
+    }
