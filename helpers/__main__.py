@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         "train",
         help="train the GAP network and save it with its history and test metrics",
         description="Train the GAP network on the standard splits (built if missing), keep the best "
-        "validation epoch, and write MODEL.keras plus MODEL.json (recipe, seed, time, machine, history, "
+        "validation epoch (where the recipe keeps it), and write MODEL.keras plus MODEL.json (recipe, seed, time, machine, history, "
         "test metrics).",
     )
     train.add_argument("--recipe", choices=sorted(RECIPES), default="default", help="training recipe (default: %(default)s)")

@@ -17,10 +17,14 @@ _KINDS = {int: "an integer", float: "a number"}
 
 def _describe(expected: type, low: float | None, high: float | None, open_low: bool, open_high: bool) -> str:
     """Say in words what ``check_scalar`` accepts, e.g. "a positive integer" or "a number in (0, 1)"."""
+    if expected is int:  # an open bound on integers is the next integer, closed
+        low = None if low is None else low + open_low
+        high = None if high is None else high - open_high
+        open_low = open_high = False
     kind = _KINDS[expected]
     noun = kind.split()[-1]
     if high is None:
-        if (low == 0 and open_low) or (expected is int and low == 1 and not open_low):
+        if (low == 0 and open_low) or (expected is int and low == 1):
             return f"a positive {noun}"
         if low == 0:
             return f"a non-negative {noun}"
@@ -50,8 +54,9 @@ def check_scalar(
     name : str
         The parameter's name, for the message.
     expected : {int, float}
-        ``int`` accepts Python and numpy integers; ``float`` accepts any real
-        number, integers included. ``True`` and ``False`` are neither.
+        ``int`` accepts Python and numpy integers; ``float`` accepts any
+        finite real number, integers included. ``True`` and ``False`` are
+        neither.
     low, high : number, optional
         Bounds, inclusive unless ``open_low`` / ``open_high``.
 
@@ -74,7 +79,7 @@ def check_scalar(
     allowed = (int, np.integer) if expected is int else (int, float, np.integer, np.floating)
     fits = isinstance(value, allowed) and not isinstance(value, (bool, np.bool_))
     if fits:
-        fits = not (expected is float and np.isnan(value))
+        fits = expected is int or bool(np.isfinite(float(value)))
         fits = fits and (low is None or (value > low if open_low else value >= low))
         fits = fits and (high is None or (value < high if open_high else value <= high))
     if not fits:
@@ -90,7 +95,7 @@ def check_choice(value: object, name: str, choices: Collection) -> object:
     ValueError
         ``"{name} must be one of ('a', 'b'); got 'c'"``.
     """
-    if isinstance(value, (list, dict, set, np.ndarray)) or value not in choices:
+    if isinstance(value, (bool, np.bool_, list, dict, set, np.ndarray)) or value not in choices:
         raise ValueError(f"{name} must be one of {tuple(choices)}; got {value!r}")
     return value
 
@@ -107,7 +112,10 @@ def check_label_sets(labels: object, name: str, classes: int) -> np.ndarray:
 
 def check_probabilities(probabilities: object, name: str, shape: tuple[int | None, ...]) -> np.ndarray:
     """Check probabilities, each in [0, 1], of ``shape`` (None: any length on that axis); return them as float64."""
-    probabilities = np.asarray(probabilities, dtype=np.float64)
+    try:
+        probabilities = np.asarray(probabilities, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be an array of probabilities; got {type(probabilities).__name__}") from None
     fits = probabilities.ndim == len(shape) and all(want in (None, got) for want, got in zip(shape, probabilities.shape))
     if not fits:
         wanted = ", ".join("N" if want is None else str(want) for want in shape)

@@ -32,7 +32,8 @@ class ClassMaps(NamedTuple):
         Every class's map, or one map per image for the class asked; at
         canvas size unless asked otherwise.
     probabilities : float32 array (N, 10)
-        The model's output for the same images.
+        The class probabilities of the same pass (for Grad-CAM, the sigmoid
+        of the logits).
     """
 
     maps: np.ndarray

@@ -3,16 +3,12 @@
 Every score takes maps (N, H, W, 10) at canvas size, from CAM, Grad-CAM or
 anything else, and the boxes that :mod:`helpers.composite` recorded:
 
-- **pointing game**: a hit when the map's maximum lies inside a product of
-  the class;
+- **pointing game**: a hit when the map's maximum lies inside a product of the class;
 - **energy share**: the part of the map's positive mass inside those products;
-- **box hit**, the CAM paper's box test: keep the pixels at or above 20 % of
-  the map's maximum, take the bounding box of the largest connected region,
-  and count a hit when it overlaps a product of the class with an
-  intersection over union (IoU) of at least 0.5;
+- **box hit**, the CAM paper's box test: the bounding box of the largest region
+  at or above 20 % of the map's maximum overlaps such a product with IoU >= 0.5;
 - **deletion AUC**: blank the most salient pixels step by step and follow the
-  class probability; a good explanation makes it fall fast, so a lower area
-  under the curve is better.
+  class probability; the faster it falls (the lower the area), the better.
 
 :func:`compare_methods` gives all four for several methods side by side.
 """
@@ -36,14 +32,29 @@ SCORES = ("pointing_game", "energy_share", "box_hit", "deletion_auc")
 """The four scores, named as in every table here; deletion AUC is the one where lower is better."""
 
 
-def _check_maps(maps: np.ndarray, items: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """Check class maps (N, H, W, 10) against the items (N, S) and boxes (N, S, 4) of the same N composites."""
+def _check_maps(maps: np.ndarray, count: int, canvas: tuple[int, int] | None = None) -> np.ndarray:
+    """Check class maps: one (H, W, 10) stack for each of ``count`` images, of size ``canvas`` if given."""
     maps = np.asarray(maps)
-    if maps.ndim != 4 or maps.shape[-1] != NUM_CLASSES or maps.shape[0] != len(items):
-        raise ValueError(f"maps must have shape (N, H, W, {NUM_CLASSES}) with N = {len(items)}; got {maps.shape}")
-    if boxes.shape != (*items.shape, 4):
-        raise ValueError(f"boxes must have shape {(*items.shape, 4)}; got {boxes.shape}")
+    fits = maps.ndim == 4 and maps.shape[0] == count and maps.shape[-1] == NUM_CLASSES
+    if not fits or (canvas is not None and maps.shape[1:3] != tuple(canvas)):
+        height, width = canvas or ("H", "W")
+        raise ValueError(f"maps must have shape ({count}, {height}, {width}, {NUM_CLASSES}); got {maps.shape}")
     return maps
+
+
+def _scored(image: np.ndarray, label: np.ndarray, scores: dict[str, np.ndarray]) -> dict[str, pd.DataFrame | pd.Series]:
+    """One row per (image, class) with its ``scores``; their means per class and overall."""
+    per_label = pd.DataFrame({"image": image, "class": pd.Categorical.from_codes(label, CLASS_NAMES), **scores})
+    names = list(scores)
+    return {"per_label": per_label, "per_class": per_label.groupby("class", observed=False)[names].mean(), "overall": per_label[names].mean()}
+
+
+def _check_boxes(items: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Check the items (N, S) and boxes (N, S, 4) of N composites (see :class:`helpers.composite.Composites`)."""
+    items, boxes = np.asarray(items), np.asarray(boxes)
+    if items.ndim != 2 or boxes.shape != (*items.shape, 4):
+        raise ValueError(f"items and boxes must have shapes (N, S) and (N, S, 4); got {items.shape} and {boxes.shape}")
+    return items, boxes
 
 
 def box_masks(items: np.ndarray, boxes: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -86,7 +97,8 @@ def peak_and_energy_scores(
         ``class``, ``pointing_game`` (a hit or not), ``energy_share``),
         ``per_class`` and ``overall`` (means).
     """
-    maps = _check_maps(maps, items, boxes)
+    items, boxes = _check_boxes(items, boxes)
+    maps = _check_maps(maps, len(items))
     masks = box_masks(items, boxes, maps.shape[1:3])
     image, label = np.nonzero(masks.any(axis=(1, 2)))
     chosen = maps[image, :, :, label]  # (L, H, W)
@@ -97,14 +109,10 @@ def peak_and_energy_scores(
     total = positive.sum(axis=(1, 2))
     inside = positive.sum(axis=(1, 2), where=chosen_masks)
     share = np.divide(inside, total, out=np.zeros_like(total, dtype=np.float64), where=total > 0)
-    per_label = pd.DataFrame(
-        {"image": image, "class": pd.Categorical.from_codes(label, CLASS_NAMES), "pointing_game": hits, "energy_share": share}
-    )
+    scored = _scored(image, label, {"pointing_game": hits, "energy_share": share})
     if predicted is not None:
-        per_label["predicted"] = np.asarray(predicted, dtype=bool)[image, label]
-    per_class = per_label.groupby("class", observed=False)[["pointing_game", "energy_share"]].mean()
-    overall = per_label[["pointing_game", "energy_share"]].mean()
-    return {"per_label": per_label, "per_class": per_class, "overall": overall}
+        scored["per_label"]["predicted"] = np.asarray(predicted, dtype=bool)[image, label]
+    return scored
 
 
 # --- the box test -------------------------------------------------------------
@@ -178,20 +186,23 @@ def box_scores(
         the map has no positive value), ``per_class`` and ``overall`` (means of
         ``iou`` and ``box_hit``).
     """
-    maps = _check_maps(maps, items, boxes)
+    items, boxes = _check_boxes(items, boxes)
+    maps = _check_maps(maps, len(items))
     check_scalar(threshold, "threshold", float, low=0, high=1, open_low=True)
     check_scalar(min_iou, "min_iou", float, low=0, high=1, open_low=True)
-    rows = []
+    image_of, class_of, ious, found_boxes = [], [], [], []
     for image in range(len(items)):
         for label in np.unique(items[image][items[image] != EMPTY]):
             found = largest_region_box(maps[image, :, :, label], threshold)
             truth = boxes[image][items[image] == label]
-            iou = 0.0 if found is None else float(box_iou(found, truth).max())
-            rows.append((image, int(label), iou, iou >= min_iou, *(found or (EMPTY,) * 4)))
-    per_label = pd.DataFrame(rows, columns=["image", "class", "iou", "box_hit", "x0", "y0", "x1", "y1"])
-    per_label["class"] = pd.Categorical.from_codes(per_label["class"], CLASS_NAMES)
-    per_class = per_label.groupby("class", observed=False)[["iou", "box_hit"]].mean()
-    return {"per_label": per_label, "per_class": per_class, "overall": per_label[["iou", "box_hit"]].mean()}
+            image_of.append(image)
+            class_of.append(int(label))
+            ious.append(0.0 if found is None else float(box_iou(found, truth).max()))
+            found_boxes.append(found or (EMPTY,) * 4)
+    iou = np.array(ious, dtype=float)
+    scored = _scored(np.array(image_of, int), np.array(class_of, int), {"iou": iou, "box_hit": iou >= min_iou})
+    scored["per_label"][["x0", "y0", "x1", "y1"]] = np.array(found_boxes, int).reshape(-1, 4)
+    return scored
 
 
 # --- the deletion curve -----------------------------------------------------
@@ -250,10 +261,8 @@ def deletion_scores(
         (means of ``deletion_auc``).
     """
     images = check_images(model, images)
-    maps = np.asarray(maps)
+    maps = _check_maps(maps, len(images), images.shape[1:])
     pairs = np.asarray(pairs, dtype=bool)
-    if maps.shape != (*images.shape, NUM_CLASSES):
-        raise ValueError(f"maps must have shape {(*images.shape, NUM_CLASSES)}; got {maps.shape}")
     if pairs.shape != (len(images), NUM_CLASSES):
         raise ValueError(f"pairs must be a bool array of shape {(len(images), NUM_CLASSES)}; got {pairs.shape}")
     check_scalar(steps, "steps", low=1)
@@ -276,15 +285,9 @@ def deletion_scores(
             curves.append(probabilities[np.arange(len(index)), :, label])
     curves = np.concatenate(curves) if curves else np.zeros((0, steps + 1))
     auc = np.trapezoid(curves, fractions, axis=1)
-    per_label = pd.DataFrame(
-        {"image": image_of, "class": pd.Categorical.from_codes(class_of, CLASS_NAMES), "deletion_auc": auc, "start": curves[:, 0]}
-    )
-    return {
-        "per_label": per_label,
-        "curves": pd.DataFrame(curves, columns=pd.Index(fractions.round(6), name="fraction deleted")),
-        "per_class": per_label.groupby("class", observed=False)[["deletion_auc"]].mean(),
-        "overall": per_label[["deletion_auc"]].mean(),
-    }
+    scored = _scored(image_of, class_of, {"deletion_auc": auc})
+    scored["per_label"]["start"] = curves[:, 0]
+    return {**scored, "curves": pd.DataFrame(curves, columns=pd.Index(fractions.round(6), name="fraction deleted"))}
 
 
 # --- all scores, for several methods -----------------------------------------

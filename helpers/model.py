@@ -14,12 +14,12 @@ import numpy as np
 from keras import layers
 
 from helpers._checks import check_choice
+from helpers.activations import HEADS
 from helpers.fashion import NUM_CLASSES
 
 INPUT_SHAPE = (None, None, 1)  # any canvas: 32 x 128 composites, or 32 x 32 single products
 LAST_CONV = "last_conv"
 DTYPES = ("float32", "mixed_bfloat16")
-HEAD_ACTIVATIONS = ("sigmoid", "softmax")
 
 
 def fold_patches(size: int, name: str = "fold") -> layers.Conv2D:
@@ -125,7 +125,7 @@ def build_gap_cnn(
         Uncompiled; its layers include ``last_conv``, ``gap`` and ``predictions``.
     """
     check_choice(dtype, "dtype", DTYPES)
-    check_choice(head_activation, "head_activation", HEAD_ACTIVATIONS)
+    check_choice(head_activation, "head_activation", HEADS)
     inputs = keras.Input(shape=input_shape, name="canvas")  # Keras adds a missing channel axis
     x = layers.Rescaling(1 / 255, name="rescale")(inputs)  # float32: 1/255 in bfloat16 would be 1/256
     if fold > 1:
@@ -161,8 +161,10 @@ def dense_head(model: keras.Model) -> keras.layers.Dense:
         If the last layer is not a Dense layer with 10 units.
     """
     dense = model.layers[-1]
-    if not isinstance(dense, keras.layers.Dense) or dense.units != NUM_CLASSES:
+    if not isinstance(dense, keras.layers.Dense):
         raise ValueError(f"the model's last layer must be Dense({NUM_CLASSES}); got {type(dense).__name__}")
+    if dense.units != NUM_CLASSES:
+        raise ValueError(f"the model's last layer must be Dense({NUM_CLASSES}); got Dense({dense.units})")
     return dense
 
 

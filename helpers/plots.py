@@ -15,7 +15,6 @@ from matplotlib.figure import Figure
 
 from helpers.composite import EMPTY, Composites
 from helpers.fashion import CLASS_NAMES, NUM_CLASSES
-from helpers.localisation import SCORES
 
 PALETTE = "colorblind"
 HEATMAP = "magma"
@@ -433,18 +432,13 @@ def figure2(
 
 # --- notebook 05: Grad-CAM and localisation ---
 
-SCORE_TITLES = dict(
-    zip(
-        SCORES,
-        (
-            "pointing game (higher is better)",
-            "energy share (higher is better)",
-            "box IoU >= 0.5 (higher is better)",
-            "deletion AUC (lower is better)",
-        ),
-    )
-)
-"""A title for each score of :data:`helpers.localisation.SCORES`."""
+SCORE_TITLES = {
+    "pointing_game": "pointing game (higher is better)",
+    "energy_share": "energy share (higher is better)",
+    "box_hit": "box IoU >= 0.5 (higher is better)",
+    "deletion_auc": "deletion AUC (lower is better)",
+}
+"""A title for each score of :data:`helpers.localisation.SCORES` (``tests/test_plots.py`` checks that they match)."""
 
 
 def method_grid(images: np.ndarray, maps: dict[str, np.ndarray], row_titles: list[str], alpha: float = 0.55) -> Figure:

@@ -77,7 +77,7 @@ def train_and_save(recipe_name: str, out: Path, *, seed: int = 0, data_root: Pat
         "seed": seed,
         "training_seconds": round(seconds, 1),
         "epochs_run": len(history["loss"]),
-        "best_epoch": int(np.argmax(history["val_exact_match"])) + 1,
+        "best_epoch": int(np.argmax(history["val_exact_match"])) + 1 if recipe.keep_best_epoch else None,  # None: the last one kept
         "machine": machine(),
         "training_dtype": training.training_dtype(recipe),
         "parameters": network.count_params(),

@@ -3,7 +3,7 @@
 :func:`train` is the one trainer of the series: notebook 02's head comparison,
 notebook 03, the command line and the benchmarks all train through it, each
 with a :class:`helpers.recipes.Recipe`. It needs the TensorFlow backend (the
-``tf.data`` pipeline and the device query).
+``tf.data`` pipeline, the device query and the precision choice).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import tensorflow as tf
 
 from helpers._checks import check_choice
 from helpers.activations import HEADS, targets_for
-from helpers.composite import DEFAULT_ITEMS, DEFAULT_SLOT, Composites, compose, source_pools
+from helpers.composite import DEFAULT_ITEMS, DEFAULT_SLOT, EMPTY, PRODUCT, Composites, compose, source_pools
 from helpers.fashion import NUM_CLASSES
 from helpers.fashion import load as load_fashion
 from helpers.model import DTYPES
@@ -57,15 +57,8 @@ def onednn_enabled() -> bool:
 
 
 def gpu_visible() -> bool:
-    """Whether the Keras backend sees a GPU (TensorFlow or JAX; False for any other backend)."""
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        return bool(tf.config.list_physical_devices("GPU"))
-    if backend == "jax":
-        import jax
-
-        return any(device.platform == "gpu" for device in jax.devices())
-    return False
+    """Whether TensorFlow sees a GPU."""
+    return bool(tf.config.list_physical_devices("GPU"))
 
 
 def training_dtype(recipe: Recipe, cpuinfo: Path = CPUINFO) -> str:
@@ -210,6 +203,18 @@ class BestWeights(keras.callbacks.EarlyStopping):
 # --- training -----------------------------------------------------------------
 
 
+def _training_split(fashion: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Check that ``fashion`` is one Fashion-MNIST split, (images (M, 28, 28), classes (M,)); return it."""
+    try:
+        images, classes = (np.asarray(part) for part in fashion)
+        fits = images.ndim == 3 and images.shape[1:] == (PRODUCT, PRODUCT) and classes.shape == images.shape[:1]
+    except (TypeError, ValueError):  # not a pair, or a pair of splits
+        fits = False
+    if not fits:
+        raise ValueError("fashion must be the Fashion-MNIST training split (images, classes), as helpers.fashion.load()[0] gives it")
+    return images, classes
+
+
 def compile_for(model: keras.Model, recipe: Recipe, total_steps: int, warmup_steps: int) -> None:
     """Compile ``model`` with the recipe's optimiser, learning-rate schedule and its head's loss."""
     if recipe.optimizer == "adam":
@@ -219,12 +224,9 @@ def compile_for(model: keras.Model, recipe: Recipe, total_steps: int, warmup_ste
             0.0, decay_steps=total_steps - warmup_steps, warmup_target=recipe.learning_rate, warmup_steps=warmup_steps
         )
         optimizer = keras.optimizers.AdamW(schedule, weight_decay=recipe.weight_decay)
-    model.compile(
-        optimizer=optimizer,
-        loss=HEADS[recipe.head],
-        metrics=[keras.metrics.BinaryAccuracy(name="per_label_accuracy")],
-        jit_compile=recipe.jit_compile,
-    )
+    # Per-label accuracy only where each output is a yes/no probability: softmax targets are shares.
+    metrics = [keras.metrics.BinaryAccuracy(name="per_label_accuracy")] if recipe.head == "sigmoid" else []
+    model.compile(optimizer=optimizer, loss=HEADS[recipe.head], metrics=metrics, jit_compile=recipe.jit_compile)
 
 
 def train(
@@ -249,11 +251,11 @@ def train(
         the best epoch where the recipe keeps it).
     fashion : (images, classes), optional
         The Fashion-MNIST training split that fresh composites are drawn
-        from; loaded with :func:`helpers.fashion.load` when not given.
+        from (``helpers.fashion.load()[0]``); loaded when not given.
     seed : int
         Seeds Keras, numpy and the fresh composites, and names the training
-        pool they come from (:func:`helpers.composite.source_pools`), so it
-        must be the seed ``train`` and ``val`` were built with.
+        pool they come from (:func:`helpers.composite.source_pools`): the
+        seed ``train`` and ``val`` were built with.
     dtype : {"float32", "mixed_bfloat16"}, optional
         The policy to compute in while training; by default
         :func:`training_dtype` chooses it.
@@ -268,17 +270,27 @@ def train(
         The network, uncompiled and in float32 whatever it trained in, with
         the weights of its best validation epoch (or of its last, if the
         recipe says so); and the per-epoch logs (``loss``,
-        ``per_label_accuracy``, ``val_loss``, ``val_per_label_accuracy``,
-        ``val_exact_match``, ``seconds``).
+        ``per_label_accuracy`` for a sigmoid head, ``val_loss``,
+        ``val_per_label_accuracy``, ``val_exact_match``, ``seconds``).
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``dtype``, a ``fashion`` that is not the training
+        split, or a seed whose training pool holds validation products.
     """
     dtype = training_dtype(recipe) if dtype is None else check_choice(dtype, "dtype", DTYPES)
     keras.utils.set_random_seed(seed)
     if recipe.fresh_composites:
-        images, classes = load_fashion()[0] if fashion is None else fashion
+        images, classes = _training_split(load_fashion()[0] if fashion is None else fashion)
+        pool = source_pools(seed)["train"]
+        if np.isin(val.sources[val.sources != EMPTY], pool).any():
+            raise ValueError(
+                f"the training pool of seed {seed} holds products of the validation composites; "
+                "train with the seed the splits were built with"
+            )
         steps = -(-recipe.composites_per_epoch // recipe.batch_size)
-        batches = fresh_composite_batches(
-            images, classes, source_pools(seed)["train"], recipe.composites_per_epoch, recipe.batch_size, seed, recipe.epochs
-        )
+        batches = fresh_composite_batches(images, classes, pool, recipe.composites_per_epoch, recipe.batch_size, seed, recipe.epochs)
         fit_args = {"x": batches, "steps_per_epoch": steps, "shuffle": False}
     else:
         targets = targets_for(recipe.head, train.labels)

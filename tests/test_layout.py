@@ -29,11 +29,12 @@ def helpers_imports(path: Path) -> set[str]:
     for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
         if isinstance(node, ast.Import):
             found |= {alias.name.split(".")[1] for alias in node.names if alias.name.startswith("helpers.")}
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            if node.module == "helpers":
+        elif isinstance(node, ast.ImportFrom):
+            module = "helpers" + (f".{node.module}" if node.module else "") if node.level == 1 else node.module or ""
+            if module == "helpers":
                 found |= {alias.name for alias in node.names}
-            elif node.module.startswith("helpers."):
-                found.add(node.module.split(".")[1])
+            elif module.startswith("helpers."):
+                found.add(module.split(".")[1])
     return found
 
 
@@ -59,11 +60,17 @@ def test_imports_flow_one_way():
 def test_an_upward_import_is_caught(tmp_path):
     (tmp_path / "low.py").write_text("def f():\n    from helpers.high import g\n")
     (tmp_path / "high.py").write_text("from helpers import low\n")
+    (tmp_path / "relative.py").write_text("from . import high\nfrom .low import f\n")
     assert upward_imports(tmp_path, ("low", "high")) == ["helpers/low.py imports high, which is not listed above it"]
     assert upward_imports(tmp_path, ("high", "low")) == ["helpers/high.py imports low, which is not listed above it"]
+    assert upward_imports(tmp_path, ("relative", "low", "high")) == [
+        "helpers/relative.py imports high, which is not listed above it",
+        "helpers/relative.py imports low, which is not listed above it",
+        "helpers/low.py imports high, which is not listed above it",
+    ]
 
 
-def test_no_module_is_over_350_lines_but_plots():
+def test_no_module_but_plots_is_over_360_lines():
     long = {path.name: n for path in PACKAGE.glob("*.py") if (n := len(path.read_text().splitlines())) > 360 and path.stem != "plots"}
     assert long == {}
 

@@ -52,7 +52,7 @@ def test_empty_slots_are_not_scored():
 
 def test_bad_map_shape_is_refused(two_products):
     items, boxes = two_products
-    with pytest.raises(ValueError, match=r"maps must have shape \(N, H, W, 10\) with N = 1; got \(1, 8, 16\)"):
+    with pytest.raises(ValueError, match=r"maps must have shape \(1, H, W, 10\); got \(1, 8, 16\)"):
         localisation.peak_and_energy_scores(np.zeros((1, 8, 16)), items, boxes)
 
 
@@ -118,8 +118,21 @@ def test_box_scores_skip_empty_slots_and_count_an_empty_map_as_a_miss():
 
 def test_box_scores_refuse_a_bad_map_shape(two_products):
     items, boxes = two_products
-    with pytest.raises(ValueError, match=r"maps must have shape \(N, H, W, 10\) with N = 1; got \(1, 8, 16\)"):
+    with pytest.raises(ValueError, match=r"maps must have shape \(1, H, W, 10\); got \(1, 8, 16\)"):
         localisation.box_scores(np.zeros((1, 8, 16)), items, boxes)
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [({"threshold": 0}, r"threshold must be a number in \(0, 1\]; got 0"), ({"min_iou": 1.5}, r"min_iou must be a number in \(0, 1\]; got 1.5")])
+def test_box_scores_refuse_a_threshold_outside_zero_one(two_products, kwargs, message):
+    items, boxes = two_products
+    with pytest.raises(ValueError, match=message):
+        localisation.box_scores(np.zeros((1, 8, 16, 10)), items, boxes, **kwargs)
+
+
+def test_items_and_boxes_that_do_not_fit_are_refused(two_products):
+    items, boxes = two_products
+    with pytest.raises(ValueError, match=r"items and boxes must have shapes \(N, S\) and \(N, S, 4\); got \(1, 2\) and \(1, 2\)"):
+        localisation.peak_and_energy_scores(np.zeros((1, 8, 16, 10)), items, boxes[..., 0])
 
 
 # --- the deletion curve --------------------------------------------------------

@@ -65,7 +65,7 @@ def test_non_negative_head_gives_non_negative_class_maps():
 
 
 def test_unknown_head_activation_is_refused():
-    with pytest.raises(ValueError, match=r"head_activation must be one of \('sigmoid', 'softmax'\); got 'relu'"):
+    with pytest.raises(ValueError, match=r"head_activation must be one of \('softmax', 'sigmoid'\); got 'relu'"):
         model.build_gap_cnn(head_activation="relu")
 
 
@@ -89,7 +89,7 @@ def test_dense_head_names_what_the_model_ends_in_instead():
     assert model.dense_head(model.build_gap_cnn(((8,),), last_filters=8)).name == "predictions"
     with pytest.raises(ValueError, match=r"the model's last layer must be Dense\(10\); got GlobalAveragePooling2D"):
         model.dense_head(keras.Model(inputs, pooled))
-    with pytest.raises(ValueError, match=r"the model's last layer must be Dense\(10\); got Dense"):
+    with pytest.raises(ValueError, match=r"the model's last layer must be Dense\(10\); got Dense\(3\)"):
         model.dense_head(keras.Model(inputs, keras.layers.Dense(3)(pooled)))
 
 

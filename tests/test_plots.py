@@ -188,6 +188,10 @@ def test_probability_bars_mark_the_true_labels_and_the_threshold():
 # --- notebook 05 ------------------------------------------------------------------
 
 
+def test_every_localisation_score_has_a_title():
+    assert set(plots.SCORE_TITLES) == set(localisation.SCORES)
+
+
 def test_notebook_05_figures_are_returned_and_check_their_input():
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, size=(2, 32, 128), dtype=np.uint8)

@@ -10,7 +10,6 @@ import pytest
 from helpers import dataset, model, recipes, runs
 
 SHIPPED = dataset.PROJECT_ROOT / "models" / "gap_cnn.keras"
-pytestmark = pytest.mark.slow  # the shipped 2.2 M-parameter network on the whole test split
 
 
 @pytest.fixture(scope="module")
@@ -18,6 +17,7 @@ def record():
     return json.loads(SHIPPED.with_suffix(".json").read_text())
 
 
+@pytest.mark.slow  # the shipped 2.2 M-parameter network on the whole test split
 def test_shipped_model_reproduces_its_recorded_test_metrics(splits, record):
     network = model.load(SHIPPED)
     measured = runs.metrics_record(network, splits["test"])
@@ -25,6 +25,7 @@ def test_shipped_model_reproduces_its_recorded_test_metrics(splits, record):
         assert measured[name] == pytest.approx(record["test_metrics"][name], abs=2e-3), name
 
 
+@pytest.mark.slow
 def test_shipped_model_reproduces_its_recorded_localisation(splits, record):
     measured = runs.localisation_record(model.load(SHIPPED), splits["test"])
     assert measured == pytest.approx(record["test_localisation"], abs=2e-3)
@@ -43,6 +44,7 @@ def test_shipped_model_has_the_cam_head():
     assert [layer.name for layer in network.layers[-3:]] == ["last_conv", "gap", "predictions"]
 
 
+@pytest.mark.slow
 def test_evaluate_command_prints_the_report_as_json(record, capsys, tmp_path):
     from helpers.__main__ import main
 

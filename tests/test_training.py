@@ -58,11 +58,36 @@ def test_fit_draws_every_epoch_once_and_in_order(fashion_data, monkeypatch):
     assert drawn == [0, 1, 2]
 
 
-def test_training_draws_from_the_training_pool_of_its_seed(splits, fashion_data, monkeypatch):
+def test_training_draws_from_the_training_pool_of_its_seed(fashion_data, monkeypatch):
     pools, draw = [], training.draw_epoch
     monkeypatch.setattr(training, "draw_epoch", lambda images, classes, pool, *args: pools.append(pool) or draw(images, classes, pool, *args))
-    training.train(TINY, splits["train"], small(splits["val"]), fashion=fashion_data[0], seed=3, dtype="float32", verbose=0)
+    built = composite.standard_splits(fashion_data, 3, sizes={"train": 64, "val": 64, "test": 1})
+    training.train(TINY, built["train"], built["val"], fashion=fashion_data[0], seed=3, dtype="float32", verbose=0)
     np.testing.assert_array_equal(pools[0], composite.source_pools(3)["train"])
+
+
+def test_training_with_another_seed_than_the_splits_is_refused(splits, fashion_data):
+    with pytest.raises(ValueError, match="the training pool of seed 3 holds products of the validation composites"):
+        training.train(TINY, splits["train"], splits["val"], fashion=fashion_data[0], seed=3)
+
+
+def test_training_loads_fashion_mnist_itself_or_refuses_what_is_not_its_training_split(splits, fashion_data):
+    network, history = training.train(dataclasses.replace(TINY, composites_per_epoch=64), splits["train"], small(splits["val"]), verbose=0)
+    assert len(history["loss"]) == 2 and network.output_shape == (None, 10)
+    with pytest.raises(ValueError, match=r"fashion must be the Fashion-MNIST training split \(images, classes\)"):
+        training.train(TINY, splits["train"], splits["val"], fashion=fashion_data)
+
+
+def test_the_quick_recipe_trains_as_a_plain_keras_fit_would(splits):
+    """The head comparison of notebook 02: seed, build, Adam, shuffled fit over the fixed composites, last epoch kept."""
+    train, recipe = small(splits["train"], 48), dataclasses.replace(QUICK, epochs=2)
+    network, _ = training.train(recipe, train, small(splits["val"]), seed=4, verbose=0)
+    keras.utils.set_random_seed(4)
+    by_hand = model.build_gap_cnn(recipe.blocks, recipe.last_filters, top=(), fold=2, head_activation="sigmoid")
+    by_hand.compile(optimizer=keras.optimizers.Adam(recipe.learning_rate), loss="binary_crossentropy")
+    by_hand.fit(train.images, train.labels.astype("float32"), batch_size=recipe.batch_size, epochs=2, shuffle=True, verbose=0)
+    for trained, expected in zip(network.get_weights(), by_hand.get_weights(), strict=True):
+        np.testing.assert_allclose(trained, expected, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "mixed_bfloat16"])
@@ -70,7 +95,7 @@ def test_training_is_repeatable_and_keeps_the_best_epoch(splits, fashion_data, d
     best = {}
     spy = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: best.setdefault(logs["val_exact_match"], spy.model.get_weights()))
     runs = [
-        training.train(TINY, splits["train"], small(splits["val"]), fashion=fashion_data[0], seed=1, dtype=dtype, verbose=0, callbacks=[spy])
+        training.train(TINY, splits["train"], small(splits["val"]), fashion=fashion_data[0], dtype=dtype, verbose=0, callbacks=[spy])
         for _ in range(2)
     ]
     (first, history), (second, _) = runs
@@ -116,7 +141,7 @@ def test_fixed_composites_train_the_head_of_the_recipe_and_keep_the_last_epoch(s
     recipe = dataclasses.replace(QUICK, head=head, epochs=2)
     train = small(splits["train"], 32)
     last = {}
-    spy = keras.callbacks.LambdaCallback(on_train_end=lambda logs: last.update(weights=spy.model.get_weights()))
+    spy = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: last.update(weights=spy.model.get_weights()))
     network, history = training.train(recipe, train, small(splits["val"]), verbose=0, callbacks=[spy])
     probabilities = network.predict(train.images[:3], verbose=0)
     assert network.get_layer("predictions").activation.__name__ == head
