@@ -11,6 +11,7 @@ logit is the spatial mean of ``M_c`` plus the Dense bias.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
 import keras
@@ -83,12 +84,13 @@ def upsample(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.einsum("yh,nhwc,xw->nyxc", rows, maps.astype(np.float32, copy=False), columns, optimize=True)
 
 
-def normalize_maps(maps: np.ndarray, normalize: str) -> np.ndarray:
+def normalize_maps(maps: np.ndarray, normalize: str, *, in_place: bool = False) -> np.ndarray:
     """Scale raw maps (N, H, W, C).
 
     ``"none"`` keeps them; ``"per_map"`` takes each map to [0, 1] on its own;
     ``"per_image"`` uses one [0, 1] scale for all maps of an image, so
-    classes can be compared. A constant map becomes zeros.
+    classes can be compared. A constant map becomes zeros. ``in_place``
+    overwrites ``maps`` (float32) instead of making a second full-size array.
     """
     check_choice(normalize, "normalize", NORMALIZATIONS)
     if normalize == "none":
@@ -96,10 +98,26 @@ def normalize_maps(maps: np.ndarray, normalize: str) -> np.ndarray:
     axes = (1, 2) if normalize == "per_map" else (1, 2, 3)
     low = maps.min(axis=axes, keepdims=True)
     span = maps.max(axis=axes, keepdims=True) - low
-    scaled = np.subtract(maps, low, dtype=np.float32)  # the one full-size array made here
+    scaled = np.subtract(maps, low, out=maps if in_place else None, dtype=np.float32)
     np.divide(scaled, span, out=scaled, where=span > 0)
     scaled[np.broadcast_to(span == 0, scaled.shape)] = 0
     return scaled
+
+
+def stack_batches(batches: Iterable[np.ndarray], count: int) -> np.ndarray:
+    """Put maps that come batch by batch into one float32 array of ``count`` rows, filled in place.
+
+    Half the peak memory of collecting the batches in a list and concatenating them.
+    """
+    maps, start = None, 0
+    for batch in batches:
+        if maps is None:
+            maps = np.empty((count, *batch.shape[1:]), np.float32)
+        maps[start : start + len(batch)] = batch
+        start += len(batch)
+    if maps is None:
+        raise ValueError("images must hold at least one canvas; got none")
+    return maps
 
 
 def _forward(model: keras.Model, images: np.ndarray, batch_size: int):
@@ -166,13 +184,13 @@ def class_activation_maps(
     check_choice(normalize, "normalize", NORMALIZATIONS)
     weights = _gap_dense_head(model)[1].get_weights()[0]
     images = check_images(model, images)
-    maps, probabilities, start = None, np.empty((len(images), weights.shape[1]), np.float32), 0
-    for features, probs in _forward(model, images, batch_size):
-        small = np.einsum("nhwk,kc->nhwc", features, weights)
-        batch = upsample(small, images.shape[1:3]) if upsampled else small.astype(np.float32)
-        if maps is None:  # filled batch by batch: no list of copies to concatenate
-            maps = np.empty((len(images), *batch.shape[1:]), np.float32)
-        maps[start : start + len(batch)] = batch
-        probabilities[start : start + len(batch)] = probs
-        start += len(batch)
-    return ClassMaps(normalize_maps(maps, normalize), probabilities)
+    probabilities = []
+
+    def batches() -> Iterator[np.ndarray]:
+        for features, probs in _forward(model, images, batch_size):
+            probabilities.append(probs)
+            small = np.einsum("nhwk,kc->nhwc", features, weights)
+            yield upsample(small, images.shape[1:3]) if upsampled else small
+
+    maps = normalize_maps(stack_batches(batches(), len(images)), normalize, in_place=True)
+    return ClassMaps(maps, np.concatenate(probabilities).astype(np.float32))

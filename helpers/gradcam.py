@@ -14,13 +14,15 @@ backend of Keras.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import keras
 import numpy as np
 import pandas as pd
 import tensorflow as tf
 
 from helpers._checks import check_choice, check_scalar
-from helpers.cam import NORMALIZATIONS, ClassMaps, check_images, normalize_maps, upsample
+from helpers.cam import NORMALIZATIONS, ClassMaps, check_images, normalize_maps, stack_batches, upsample
 from helpers.fashion import NUM_CLASSES
 from helpers.model import LAST_CONV, dense_head
 from helpers.quiet import native_stderr_silenced
@@ -139,7 +141,7 @@ def grad_cam(
     *,
     relu: bool = True,
     upsampled: bool = True,
-    batch_size: int = 250,
+    batch_size: int = 100,
 ) -> ClassMaps:
     """Compute Grad-CAM (or Grad-CAM++) maps at any convolution of the network.
 
@@ -201,8 +203,9 @@ def grad_cam(
     images = check_images(model, images)
     chosen = _check_classes(classes, len(images))
     pass_of = _logit_pass(model, target, dense)
-    maps, probabilities = [], []
-    with native_stderr_silenced():
+    probabilities = []
+
+    def batches() -> Iterator[np.ndarray]:
         for start in range(0, len(images), batch_size):
             batch = tf.convert_to_tensor(images[start : start + batch_size], tf.float32)
             with tf.GradientTape(persistent=chosen is None, watch_accessed_variables=False) as tape:
@@ -217,10 +220,11 @@ def grad_cam(
             small = tf.einsum("bhwk,bkc->bhwc", features, tf.stack(weights, axis=-1))
             if relu:
                 small = tf.nn.relu(small)
-            small = small.numpy()
-            maps.append(upsample(small, images.shape[1:3]) if upsampled else small.astype(np.float32))
             probabilities.append(tf.sigmoid(logits).numpy())
-    maps = normalize_maps(np.concatenate(maps), normalize)
+            yield upsample(small.numpy(), images.shape[1:3]) if upsampled else small.numpy()
+
+    with native_stderr_silenced():
+        maps = normalize_maps(stack_batches(batches(), len(images)), normalize, in_place=True)
     if chosen is not None:
         maps = maps[..., 0]
     return ClassMaps(maps, np.concatenate(probabilities).astype(np.float32))

@@ -223,7 +223,7 @@ def deletion_scores(
     *,
     steps: int = 10,
     fill: int = 0,
-    batch_size: int = 500,
+    batch_size: int = 250,
     seed: int = 0,
 ) -> dict[str, pd.DataFrame | pd.Series]:
     """Deletion curves: the class probability as the most salient pixels are blanked.
