@@ -2,49 +2,85 @@
 # `make check` runs the fast unit tests alone, for the edit-test loop.
 # All three set everything up themselves on a fresh Debian/Ubuntu machine.
 
-PYTHON ?= python3
+# The newest supported Python that runs (a pyenv shim of an inactive version
+# does not), unless PYTHON=... is given: TensorFlow 2.21 has no wheel for 3.14
+# and numpy 2.4 none for 3.10. Keep this list, pyproject.toml's requires-python
+# and the README in step (tests/test_setup.py checks).
+SUPPORTED_PYTHONS := 3.13 3.12 3.11
+ifndef PYTHON
+PYTHON := $(or $(firstword $(foreach v,$(SUPPORTED_PYTHONS),$(shell python$(v) -c '' 2>/dev/null && echo python$(v)))),python3)
+endif
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+TEST_INSTALLED := $(VENV)/.installed-test
 DATASET := data/multilabel-fashion-mnist
 DEBIAN_DATA := /usr/share/datasets/fashion-mnist
+IS_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo yes)
+CAN_APT := $(if $(IS_ROOT),$(shell command -v apt-get >/dev/null && echo yes))
+APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -qq
 
-.PHONY: lab test check setup system-packages data clean
+# JupyterLab on loopback only, with a token in the URL it prints; JupyterLab
+# refuses to run as root (Docker, CI shells) without --allow-root.
+LAB_PORT ?= 8888
+LAB_ARGS ?=
+LAB_FLAGS = --ip=127.0.0.1 --port=$(LAB_PORT) $(if $(IS_ROOT),--allow-root) $(LAB_ARGS)
+
+.PHONY: lab test check setup setup-test python-check system-packages browser-packages data clean
 
 lab: setup data
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab notebooks/ $(LAB_FLAGS)
 
-# Unit tests, the Binder check and the real-browser test (its screenshots and
+# Unit tests, the Binder checks and the real-browser test (its screenshots and
 # the measured memory are printed: -rP), then every notebook under strict nbval.
-test: setup data
+test: setup-test data
 	$(BIN)/pytest tests -rP
 	$(BIN)/pytest --nbval --nbval-current-env --nbval-cell-timeout=1800 notebooks
 
 # Everything but the notebook runs, the real-browser test and the shipped model
 # on the whole test split (pytest markers `slow` and `browser`).
-check: setup
+check: setup-test
 	$(BIN)/pytest tests -m "not slow and not browser"
 
 setup: $(INSTALLED)
+setup-test: $(TEST_INSTALLED)
 
+python-check:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] not in [tuple(map(int, v.split("."))) for v in "$(SUPPORTED_PYTHONS)".split()])' 2>/dev/null || { \
+	  echo "error: this project needs one of Python $(SUPPORTED_PYTHONS); '$(PYTHON)' is $$($(PYTHON) --version 2>&1 | head -1)." >&2; \
+	  echo "Install one, or name it: make PYTHON=/path/to/python3.12 $(MAKECMDGOALS)" >&2; exit 1; }
+
+# What a reader needs to run the notebooks (requirements.txt, as on Binder) ...
 $(INSTALLED): requirements.txt pyproject.toml
-	$(MAKE) system-packages
+	$(MAKE) python-check system-packages
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.txt
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
-# Debian's copy of Fashion-MNIST and Chromium (for the browser test), where
-# apt and root are at hand; elsewhere Keras downloads the data on first use.
+# ... and what only the tests need on top (requirements-test.txt, and Chromium).
+$(TEST_INSTALLED): requirements-test.txt $(INSTALLED)
+	$(MAKE) browser-packages
+	$(BIN)/pip install --quiet -r requirements-test.txt
+	touch $@
+
+# Debian's copy of Fashion-MNIST where apt and root are at hand; elsewhere
+# Keras downloads the data on first use.
 system-packages:
-	@if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
-	  { [ -d $(DEBIAN_DATA) ] && [ -x /usr/bin/chromium ]; } || { \
-	    apt-get update -qq && \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist chromium >/dev/null; }; \
-	else \
-	  echo "apt-get or root not available: Fashion-MNIST will be downloaded by Keras"; \
-	fi
+ifeq ($(CAN_APT),yes)
+	@[ -d $(DEBIAN_DATA) ] || { apt-get update -qq && $(APT_INSTALL) dataset-fashion-mnist >/dev/null; }
+else
+	@echo "apt-get or root not available: Fashion-MNIST will be downloaded by Keras"
+endif
+
+# Debian's Chromium, for the browser test only.
+browser-packages:
+ifeq ($(CAN_APT),yes)
+	@[ -x /usr/bin/chromium ] || { apt-get update -qq && $(APT_INSTALL) chromium >/dev/null; }
+else
+	@[ -x /usr/bin/chromium ] || echo "no /usr/bin/chromium: the browser test needs Debian's chromium package"
+endif
 
 data: setup
 	@[ -d $(DATASET)/test ] || $(BIN)/python -m helpers data --out $(DATASET)

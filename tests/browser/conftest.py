@@ -5,18 +5,13 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
 import pytest
+import servers
 
 ROOT = Path(__file__).resolve().parents[2]
 JUPYTER = Path(sys.executable).parent / "jupyter"  # the one in the environment running the tests
@@ -44,43 +39,13 @@ class Lab:
         return f"{self.base_url}/{path.lstrip('/')}?token={self.token}"
 
     def log_tail(self, lines: int = 40) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _stop(process: subprocess.Popen) -> None:
-    """Stop the server's process group, then anything it started (kernels run in their own sessions)."""
-    try:
-        descendants = psutil.Process(process.pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        descendants = []
-    for sig, grace_s in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            break
-        try:
-            process.wait(grace_s)
-            break
-        except subprocess.TimeoutExpired:
-            continue
-    for child in descendants:
-        try:
-            child.kill()
-        except psutil.NoSuchProcess:
-            pass
-    psutil.wait_procs(descendants, timeout=10)
+        return servers.tail(self.log, lines)
 
 
 @pytest.fixture
 def jupyter_lab(tmp_path) -> Lab:
     """JupyterLab from this environment, headless on 127.0.0.1, serving the repository root."""
-    port, token = _free_port(), secrets.token_urlsafe(24)
+    port, token = servers.free_port(), secrets.token_urlsafe(24)
     settings = tmp_path / "lab-settings"
     for name, values in LAB_SETTINGS.items():
         (settings / name).parent.mkdir(parents=True, exist_ok=True)
@@ -110,19 +75,10 @@ def jupyter_lab(tmp_path) -> Lab:
         )
     lab = Lab(f"http://127.0.0.1:{port}", token, log)
     try:
-        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"jupyter lab exited with {process.returncode}:\n{lab.log_tail()}")
-            try:
-                with urllib.request.urlopen(lab.url("api/status"), timeout=5) as response:
-                    if response.status == 200:
-                        break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"jupyter lab did not answer within {SERVER_START_TIMEOUT_S} s:\n{lab.log_tail()}")
-            time.sleep(0.5)
+        try:
+            servers.wait_until_answering(lambda: lab.url("api/status"), process, log, SERVER_START_TIMEOUT_S)
+        except RuntimeError as error:
+            pytest.fail(f"jupyter lab did not start: {error}")
         yield lab
     finally:
-        _stop(process)
+        servers.stop(process)
