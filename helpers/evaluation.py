@@ -194,6 +194,41 @@ def compare_predictions(y_true: np.ndarray, predictions: dict[str, np.ndarray]) 
     return pd.DataFrame({name: set_scores(y_true, y_pred) for name, y_pred in predictions.items()}).T.rename_axis("predictions")
 
 
+def mistaken_for(y_true: np.ndarray, y_pred: np.ndarray) -> pd.DataFrame:
+    """Count which class is predicted in place of a missed one: the multi-label confusion view.
+
+    For every image with a missed label (true, not predicted) and a false
+    alarm (predicted, not true), each (missed, false alarm) pair counts once.
+
+    Parameters
+    ----------
+    y_true, y_pred : arrays (N, 10) of 0/1
+        The true and the predicted label sets.
+
+    Returns
+    -------
+    pandas.DataFrame
+        10 x 10 counts: rows the missed class, columns the class predicted
+        without being there, both named; plus a column ``missed`` (how often
+        each class is missed in all, with or without a false alarm).
+
+    Example
+    -------
+    >>> y_true, y_pred = np.zeros((1, 10), int), np.zeros((1, 10), int)
+    >>> y_true[0, 6], y_pred[0, 0] = 1, 1   # a Shirt read as a T-shirt/top
+    >>> int(mistaken_for(y_true, y_pred).loc["Shirt", "T-shirt/top"])
+    1
+    """
+    y_true = check_label_sets(y_true, "y_true", NUM_CLASSES)
+    y_pred = check_label_sets(y_pred, "y_pred", NUM_CLASSES)
+    if y_pred.shape != y_true.shape:
+        raise ValueError(f"y_pred must have the shape of y_true {y_true.shape}; got {y_pred.shape}")
+    missed, false_alarm = y_true & (1 - y_pred), y_pred & (1 - y_true)
+    table = pd.DataFrame(missed.T @ false_alarm, index=CLASS_NAMES, columns=CLASS_NAMES)
+    table["missed"] = missed.sum(axis=0)
+    return table.rename_axis(index="missed class", columns="predicted instead")
+
+
 # --- choosing thresholds (on validation data) -------------------------------------
 
 

@@ -24,7 +24,7 @@ import tensorflow as tf
 from helpers._checks import check_choice, check_scalar
 from helpers.cam import NORMALIZATIONS, ClassMaps, check_images, normalize_maps, stack_batches, upsample
 from helpers.fashion import NUM_CLASSES
-from helpers.model import LAST_CONV, dense_head
+from helpers.model import LAST_CONV, dense_head, layer_table
 from helpers.quiet import native_stderr_silenced
 
 METHODS = ("grad_cam", "grad_cam_pp")
@@ -41,14 +41,10 @@ def feature_layers(model: keras.Model, canvas: tuple[int, int] = (32, 128)) -> p
         One row per layer, in network order: ``layer``, ``type``, ``height``,
         ``width``, ``maps`` (channels).
     """
-    layers = [layer for layer in model.layers if _is_feature_layer(layer)]
-    probe = keras.Model(model.input, [layer.output for layer in layers])
-    with native_stderr_silenced():
-        outputs = probe(np.zeros((1, *canvas), np.float32), training=False)
-    return pd.DataFrame(
-        [(layer.name, type(layer).__name__, *output.shape[1:]) for layer, output in zip(layers, outputs)],
-        columns=["layer", "type", "height", "width", "maps"],
-    )
+    table = layer_table(model, canvas)
+    maps = table[table["output shape"].map(len) == 3]
+    height, width, channels = zip(*maps["output shape"])
+    return pd.DataFrame({"layer": maps["layer"], "type": maps["type"], "height": height, "width": width, "maps": channels}).reset_index(drop=True)
 
 
 def _is_feature_layer(layer: keras.layers.Layer) -> bool:

@@ -11,11 +11,13 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import pandas as pd
 from keras import layers
 
 from helpers._checks import check_choice
 from helpers.activations import HEADS
 from helpers.fashion import NUM_CLASSES
+from helpers.quiet import native_stderr_silenced
 
 INPUT_SHAPE = (None, None, 1)  # any canvas: 32 x 128 composites, or 32 x 32 single products
 LAST_CONV = "last_conv"
@@ -150,6 +152,28 @@ def build_gap_cnn(
         }
     outputs = layers.Dense(NUM_CLASSES, activation=head_activation, name="predictions", **head)(x)
     return keras.Model(inputs, outputs, name="gap_cnn")
+
+
+def layer_table(model: keras.Model, canvas: tuple[int, int] = (32, 128)) -> pd.DataFrame:
+    """List every layer of ``model`` with its output shape on one ``canvas`` and its parameters.
+
+    ``model.summary()`` shows ``None`` for the height and width of a network
+    built for any canvas; this table runs one blank canvas through it instead.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per layer, in network order: ``layer``, ``type``, ``output
+        shape`` (without the batch axis) and ``parameters``.
+    """
+    inner = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    probe = keras.Model(model.input, [layer.output for layer in inner])
+    with native_stderr_silenced():
+        outputs = probe(np.zeros((1, *canvas), np.float32), training=False)
+    return pd.DataFrame(
+        [(layer.name, type(layer).__name__, tuple(output.shape[1:]), layer.count_params()) for layer, output in zip(inner, outputs)],
+        columns=["layer", "type", "output shape", "parameters"],
+    )
 
 
 def dense_head(model: keras.Model) -> keras.layers.Dense:

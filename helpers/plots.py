@@ -18,6 +18,7 @@ from helpers.fashion import CLASS_NAMES, NUM_CLASSES
 
 PALETTE = "colorblind"
 HEATMAP = "magma"
+PRESENT, ABSENT = (sns.color_palette(PALETTE)[i] for i in (0, 7))  # blue and grey: true labels and the rest, in every figure
 
 
 def style() -> None:
@@ -39,6 +40,18 @@ def show_canvas(ax: plt.Axes, image: np.ndarray) -> None:
     """Draw a uint8 greyscale image on its full 0-255 scale, without ticks."""
     ax.imshow(image, cmap="gray", vmin=0, vmax=255)
     hide_ticks(ax)
+
+
+def label_legend(
+    ax: plt.Axes, threshold: float | None = None, names: tuple[str, str] = ("true label", "not present"), **placement
+) -> None:
+    """Explain the bar colours of :data:`PRESENT` and :data:`ABSENT` (and a dashed threshold line) in a legend."""
+    handles = [plt.Rectangle((0, 0), 1, 1, color=PRESENT), plt.Rectangle((0, 0), 1, 1, color=ABSENT)]
+    labels = list(names)
+    if threshold is not None:
+        handles.append(plt.Line2D([], [], color="black", ls="--", lw=1))
+        labels.append(f"threshold {threshold:g}")
+    ax.legend(handles=handles, labels=labels, fontsize=8, **placement)
 
 
 def draw_box(ax: plt.Axes, box: tuple[int, int, int, int] | np.ndarray, colour, **style) -> None:
@@ -133,7 +146,8 @@ def activation_comparison(
     row_titles : list of str
         One title per row, e.g. what the logits say.
     positives : array (M, 10) of 0/1, optional
-        The labels to draw in a highlight colour.
+        The labels each logit vector speaks for, drawn in :data:`PRESENT`
+        (the rest in :data:`ABSENT`).
 
     Returns
     -------
@@ -145,12 +159,11 @@ def activation_comparison(
     if len(row_titles) != len(logits):
         raise ValueError(f"row_titles must have one title per row ({len(logits)}); got {len(row_titles)}")
     positives = np.zeros(logits.shape, bool) if positives is None else np.asarray(positives, bool)
-    base, highlight = sns.color_palette(PALETTE)[:2]
     figure, axes = plt.subplots(len(logits), 3, figsize=(13, 2.3 * len(logits) + 0.6), sharex=True, squeeze=False)
     x = np.arange(NUM_CLASSES)
     reach = 1.15 * max(float(np.abs(logits).max()), 1.0)
     for row, title in enumerate(row_titles):
-        colours = [highlight if p else base for p in positives[row]]
+        colours = [PRESENT if p else ABSENT for p in positives[row]]
         for ax, values, name in zip(axes[row], (logits[row], softmax[row], sigmoid[row]), ("logit", "softmax", "sigmoid")):
             ax.bar(x, values, color=colours)
             ax.axhline(0, color="black", lw=0.6)
@@ -165,6 +178,7 @@ def activation_comparison(
                 ax.set_title({"logit": "logits (any real number)", "softmax": "softmax: one class among all", "sigmoid": "sigmoid: one yes/no per class"}[name])
     for ax in axes[-1]:
         ax.set_xticks(x, CLASS_NAMES, rotation=60, ha="right")
+    label_legend(axes[-1, 0], names=("a label the logits speak for", "the other labels"), loc="upper center")
     figure.tight_layout()
     return figure
 
@@ -212,7 +226,7 @@ def head_probabilities(image: np.ndarray, probabilities: dict[str, np.ndarray], 
     probabilities : dict
         A name for each model's probabilities, array (10,).
     labels : array (10,) of 0/1
-        The true labels, drawn in a highlight colour.
+        The true labels, drawn in :data:`PRESENT` (the rest in :data:`ABSENT`).
 
     Returns
     -------
@@ -227,15 +241,16 @@ def head_probabilities(image: np.ndarray, probabilities: dict[str, np.ndarray], 
     show_canvas(top, image)
     top.set_title("true labels: " + ", ".join(CLASS_NAMES[c] for c in np.flatnonzero(labels)))
     top.axis("off")
-    base, highlight = sns.color_palette(PALETTE)[:2]
     for column, (name, values) in enumerate(probabilities.items()):
         values = np.asarray(values, dtype=float)
         if values.shape != (NUM_CLASSES,):
             raise ValueError(f"probabilities[{name!r}] must have shape ({NUM_CLASSES},); got {values.shape}")
         ax = figure.add_subplot(grid[1, column])
-        ax.bar(np.arange(NUM_CLASSES), values, color=[highlight if t else base for t in labels])
-        ax.axhline(0.5, color="grey", ls="--", lw=0.8)
+        ax.bar(np.arange(NUM_CLASSES), values, color=[PRESENT if t else ABSENT for t in labels])
+        ax.axhline(0.5, color="black", ls="--", lw=1)
         ax.set_ylim(0, 1.05)
+        if column == 0:
+            label_legend(ax, threshold=0.5, loc="upper left")
         ax.set_title(name)
         ax.set_ylabel("predicted probability")
         ax.set_xticks(np.arange(NUM_CLASSES), CLASS_NAMES, rotation=60, ha="right")
@@ -279,19 +294,48 @@ def threshold_curves(sweeps: dict[str, pd.DataFrame], chosen: dict[str, float], 
 # --- notebook 03: training and evaluation ---
 
 
-def training_history(history: dict[str, list[float]]) -> Figure:
-    """Loss and accuracy per epoch, training against validation (the study's Figure 5)."""
+def training_history(history: dict[str, list[float]], title: str | None = None) -> Figure:
+    """Loss and scores per epoch, training against validation (the study's Figure 5).
+
+    Parameters
+    ----------
+    history : dict
+        Per-epoch lists as :func:`helpers.training.train` returns them:
+        ``loss`` and ``val_loss``, and whichever of ``per_label_accuracy``,
+        ``val_per_label_accuracy`` and ``val_exact_match`` it holds (a
+        softmax head has no training per-label accuracy).
+    title : str, optional
+        A title over both panels, e.g. which run this is.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    missing = [key for key in ("loss", "val_loss") if key not in history]
+    if missing:
+        raise ValueError(f"history must hold per-epoch 'loss' and 'val_loss'; missing {missing}")
     epochs = np.arange(1, len(history["loss"]) + 1)
     figure, (loss_ax, score_ax) = plt.subplots(1, 2, figsize=(11, 3.6), layout="constrained")
-    loss_ax.plot(epochs, history["loss"], label="training")
-    loss_ax.plot(epochs, history["val_loss"], label="validation")
-    loss_ax.set(title="Binary cross-entropy", xlabel="epoch", ylabel="loss")
+    marker = {"marker": "o", "ms": 3} if len(epochs) < 10 else {}
+    loss_ax.plot(epochs, history["loss"], label="training", **marker)
+    loss_ax.plot(epochs, history["val_loss"], label="validation", **marker)
+    loss_ax.set(title="Loss", xlabel="epoch", ylabel="loss")
     loss_ax.legend()
-    score_ax.plot(epochs, history["per_label_accuracy"], label="per-label accuracy, training")
-    score_ax.plot(epochs, history["val_per_label_accuracy"], label="per-label accuracy, validation")
-    score_ax.plot(epochs, history["val_exact_match"], label="exact match, validation", linestyle="--")
+    scores = {
+        "per_label_accuracy": ("per-label accuracy, training", "-"),
+        "val_per_label_accuracy": ("per-label accuracy, validation", "-"),
+        "val_exact_match": ("exact match, validation", "--"),
+    }
+    colours = sns.color_palette(PALETTE)
+    for (key, (label, line)), colour in zip(scores.items(), colours):
+        if key in history:
+            score_ax.plot(epochs, history[key], label=label, linestyle=line, color=colour, **marker)
     score_ax.set(title="Per-label accuracy flatters; exact match does not", xlabel="epoch", ylabel="share right", ylim=(0, 1))
     score_ax.legend(fontsize=8, loc="lower right")
+    for ax in (loss_ax, score_ax):
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    if title:
+        figure.suptitle(title)
     return figure
 
 
@@ -302,6 +346,19 @@ def per_class_heatmap(per_class: pd.DataFrame) -> Figure:
     sns.heatmap(per_class[columns], annot=True, fmt=".2f", cmap="viridis", vmin=0.5, vmax=1, ax=ax, cbar_kws={"label": "score"})
     ax.set_title("Test scores per class (threshold 0.5)")
     ax.set_ylabel("")
+    return figure
+
+
+def mistaken_for(table: pd.DataFrame) -> Figure:
+    """Heatmap of :func:`helpers.evaluation.mistaken_for`: which class is predicted in place of a missed one."""
+    pairs = table.drop(columns="missed")
+    if pairs.shape != (NUM_CLASSES, NUM_CLASSES):
+        raise ValueError(f"table must be helpers.evaluation.mistaken_for's 10 x 10 counts plus 'missed'; got shape {table.shape}")
+    figure, ax = plt.subplots(figsize=(7.5, 5.6), layout="constrained")
+    sns.heatmap(pairs, annot=True, fmt="d", cmap="viridis", mask=pairs == 0, ax=ax, annot_kws={"fontsize": 8},
+                cbar_kws={"label": "test images"})
+    ax.set_yticks(np.arange(NUM_CLASSES) + 0.5, [f"{name} ({count} missed)" for name, count in table["missed"].items()], rotation=0)
+    ax.set(title="Which class is predicted when a label is missed", xlabel="predicted instead (not in the image)", ylabel="missed class")
     return figure
 
 
@@ -316,9 +373,8 @@ def overlay(ax: plt.Axes, image: np.ndarray, heatmap: np.ndarray, alpha: float =
 
 def probability_bars(ax: plt.Axes, probabilities: np.ndarray, true_labels: np.ndarray, threshold: float = 0.5) -> None:
     """Horizontal bars of the 10 label probabilities, true labels in bold, the threshold dashed."""
-    base, highlight = sns.color_palette(PALETTE)[:2]
     truth = np.asarray(true_labels, dtype=bool)
-    ax.barh(range(NUM_CLASSES), probabilities, color=[base if t else highlight for t in truth])
+    ax.barh(range(NUM_CLASSES), probabilities, color=[PRESENT if t else ABSENT for t in truth])
     ax.axvline(threshold, color="black", linestyle="--", linewidth=1)
     ax.set_yticks(range(NUM_CLASSES), CLASS_NAMES)
     for tick, t in zip(ax.get_yticklabels(), truth):
@@ -326,15 +382,7 @@ def probability_bars(ax: plt.Axes, probabilities: np.ndarray, true_labels: np.nd
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
     ax.set_xlabel("predicted probability")
-    ax.legend(
-        handles=[plt.Rectangle((0, 0), 1, 1, color=base), plt.Rectangle((0, 0), 1, 1, color=highlight), plt.Line2D([], [], color="black", ls="--")],
-        labels=["true label", "not present", f"threshold {threshold:g}"],
-        loc="upper center",
-        bbox_to_anchor=(0.5, -0.12),
-        ncol=3,
-        fontsize=8,
-        frameon=False,
-    )
+    label_legend(ax, threshold, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3, frameon=False)
 
 
 def cam_steps(
@@ -392,6 +440,7 @@ def figure2(
     top_k: int = 4,
     threshold: float = 0.5,
     alpha: float = 0.55,
+    colorbar_label: str = "class activation",
 ) -> Figure:
     """The study's Figure 2: (a) the image, (b) label probabilities, (c) CAMs of the top labels.
 
@@ -409,6 +458,8 @@ def figure2(
         Marked on the probability bars.
     alpha : float
         Opacity of the heatmaps over the image.
+    colorbar_label : str
+        What the colours measure, e.g. how ``maps`` were scaled.
     """
     order = np.argsort(probabilities)[::-1][:top_k]
     figure = plt.figure(figsize=(11, 1.3 * (top_k + 1)), layout="constrained")
@@ -426,7 +477,7 @@ def figure2(
         artist = overlay(ax, image, maps[..., c], alpha, low, high)
         verdict = "true label" if true_labels[c] else "not present"
         ax.set_title(f"(c) CAM of {CLASS_NAMES[c]}: p = {probabilities[c]:.2f} ({verdict})", fontsize=9)
-    figure.colorbar(artist, ax=heat_axes, label="class activation", shrink=0.8)
+    figure.colorbar(artist, ax=heat_axes, label=colorbar_label, shrink=0.8)
     return figure
 
 
@@ -587,11 +638,12 @@ def per_class_scores(per_class: pd.DataFrame) -> Figure:
     scores = [s for s in SCORE_TITLES if s in per_class.columns.get_level_values(0)]
     if not scores:
         raise ValueError(f"per_class needs (score, method) columns with scores from {list(SCORE_TITLES)}")
-    figure, axes = plt.subplots(1, len(scores), figsize=(3.1 * len(scores) + 1.2, 4.4), sharey=True, layout="constrained")
+    figure, axes = plt.subplots(1, len(scores), figsize=(3.8 * len(scores) + 1.2, 4.4), sharey=True, layout="constrained")
     for ax, score in zip(np.atleast_1d(axes), scores):
         table = per_class[score]
         sns.heatmap(table, annot=True, fmt=".2f", cmap="viridis" if score != "deletion_auc" else "viridis_r",
-                    vmin=0, vmax=1, ax=ax, cbar=False, annot_kws={"fontsize": 7})
+                    vmin=0, vmax=1, ax=ax, annot_kws={"fontsize": 7},
+                    cbar_kws={"shrink": 0.7, "label": "AUC (bright = low)" if score == "deletion_auc" else "share (bright = high)"})
         ax.set_title(SCORE_TITLES[score], fontsize=9)
         ax.set_xlabel("")
         ax.tick_params(axis="x", rotation=60, labelsize=8)

@@ -8,15 +8,20 @@ with a :class:`helpers.recipes.Recipe`. It needs the TensorFlow backend (the
 
 from __future__ import annotations
 
+import html
 import os
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import keras
+import matplotlib.pyplot as plt
 import numpy as np
 import tensorflow as tf
+from IPython.display import DisplayHandle
+from matplotlib.figure import Figure
+from tqdm import tqdm
 
 from helpers._checks import check_choice
 from helpers.activations import HEADS, targets_for
@@ -200,6 +205,50 @@ class BestWeights(keras.callbacks.EarlyStopping):
         super().on_train_end(logs)
 
 
+class LiveProgress(keras.callbacks.Callback):
+    """Show a training run as it happens: a progress line and a figure, both redrawn every epoch.
+
+    The line gives the epoch, elapsed time, tqdm's estimate of the time left
+    and the last validation exact match. Each lives in one display slot, so a
+    notebook keeps the last line and figure instead of a log line per epoch.
+    Pass ``verbose=0`` to :func:`train` with it.
+
+    Parameters
+    ----------
+    draw : callable
+        Takes the history so far (per-epoch lists, as :func:`train` returns
+        them) and returns a Figure, e.g. :func:`helpers.plots.training_history`.
+    label : str
+        Written before the progress line, e.g. which run this is.
+    """
+
+    def __init__(self, draw: Callable[[dict[str, list[float]]], Figure], label: str = "training"):
+        super().__init__()
+        self.draw, self.label, self.line = draw, label, ""  # line: the latest progress line
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self.history: dict[str, list[float]] = {}
+        self.start = time.perf_counter()
+        self.epochs = self.params["epochs"]
+        self.progress, self.figure = DisplayHandle(), DisplayHandle()
+        self.progress.display(self._bundle(0), raw=True)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        for key, value in (logs or {}).items():
+            self.history.setdefault(key, []).append(float(value))
+        self.progress.update(self._bundle(epoch + 1), raw=True)
+        figure = self.draw(self.history)
+        (self.figure.display if epoch == 0 else self.figure.update)(figure)
+        plt.close(figure)
+
+    def _bundle(self, done: int) -> dict[str, str]:
+        meter = tqdm.format_meter(done, self.epochs, time.perf_counter() - self.start, unit="epoch", ncols=0)
+        score = self.history.get("val_exact_match")
+        self.line = f"{self.label}: {meter}" + (f", validation exact match {score[-1]:.3f}" if score else "")
+        bar = f"<progress value='{done}' max='{self.epochs}' style='width: 16em'></progress>"
+        return {"text/plain": self.line, "text/html": f"{bar} <code>{html.escape(self.line)}</code>"}
+
+
 # --- training -----------------------------------------------------------------
 
 
@@ -260,7 +309,8 @@ def train(
         The policy to compute in while training; by default
         :func:`training_dtype` chooses it.
     verbose : int or str
-        Passed to ``Model.fit``: 2 prints one line per epoch.
+        Passed to ``Model.fit``: 2 prints one line per epoch; 0 nothing
+        (give a :class:`LiveProgress` in ``callbacks`` instead, in a notebook).
     callbacks : sequence
         Extra Keras callbacks.
 

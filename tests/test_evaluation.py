@@ -159,3 +159,21 @@ def test_compare_predictions_has_one_row_per_name(labels):
     assert list(table.index) == ["right", "nothing"]
     assert table.loc["nothing", "exact_match"] == 0.0
     assert table.loc["nothing", "per_label_accuracy"] == pytest.approx(1 - labels.mean())
+
+
+def test_mistaken_for_counts_each_missed_and_false_alarm_pair_against_a_hand_count():
+    y_true = np.zeros((3, 10), int)
+    y_pred = np.zeros((3, 10), int)
+    y_true[0, [6, 8]] = 1; y_pred[0, [0, 8]] = 1    # Shirt missed, T-shirt/top predicted instead
+    y_true[1, [6, 4]] = 1; y_pred[1, [0, 2]] = 1    # Shirt and Coat missed; T-shirt/top and Pullover predicted
+    y_true[2, 6] = 1                                 # Shirt missed, nothing predicted instead
+    table = evaluation.mistaken_for(y_true, y_pred)
+    assert table.loc["Shirt", "T-shirt/top"] == 2 and table.loc["Shirt", "Pullover"] == 1
+    assert table.loc["Coat", "T-shirt/top"] == 1 and table.loc["Coat", "Pullover"] == 1
+    assert table.drop(columns="missed").to_numpy().sum() == 5
+    assert table["missed"].to_dict() == {**dict.fromkeys(table.index, 0), "Shirt": 3, "Coat": 1}
+
+
+def test_mistaken_for_refuses_label_sets_of_two_shapes():
+    with pytest.raises(ValueError, match=r"y_pred must have the shape of y_true \(2, 10\); got \(3, 10\)"):
+        evaluation.mistaken_for(np.zeros((2, 10), int), np.zeros((3, 10), int))

@@ -117,3 +117,14 @@ def test_save_refuses_other_suffixes(tmp_path):
 def test_load_names_the_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="no model at .*missing.keras; train one with `python -m helpers train`"):
         model.load(tmp_path / "missing.keras")
+
+
+def test_layer_table_gives_each_layer_its_shape_on_the_canvas_and_its_parameters():
+    network = model.build_gap_cnn(blocks=((4, 8),), last_filters=6, top=())
+    table = model.layer_table(network)
+    assert table["layer"].iloc[0] == "rescale" and table["layer"].iloc[-1] == "predictions"
+    shapes = dict(zip(table["layer"], table["output shape"]))
+    assert shapes["fold"] == (16, 64, 4) and shapes["block1_pool"] == (8, 32, 8) and shapes["last_conv"] == (8, 32, 6)
+    assert shapes["gap"] == (6,) and shapes["predictions"] == (10,)
+    assert table["parameters"].sum() == network.count_params()
+    assert model.layer_table(network, canvas=(32, 32)).set_index("layer").loc["last_conv", "output shape"] == (8, 8, 6)

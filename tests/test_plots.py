@@ -59,8 +59,11 @@ def test_label_statistics_plots_each_split_it_is_given(splits):
 
 def test_activation_comparison_draws_three_panels_per_row():
     z = np.array([np.linspace(-2, 2, 10), np.zeros(10)])
-    figure = plots.activation_comparison(z, activations.softmax(z), activations.sigmoid(z), ["a", "b"])
+    figure = plots.activation_comparison(z, activations.softmax(z), activations.sigmoid(z), ["a", "b"], positives=z > 1)
     assert len(figure.axes) == 6
+    first = figure.axes[0]
+    assert first.patches[9].get_facecolor()[:3] == tuple(plots.PRESENT) and first.patches[0].get_facecolor()[:3] == tuple(plots.ABSENT)
+    assert [text.get_text() for text in figure.axes[3].get_legend().get_texts()] == ["a label the logits speak for", "the other labels"]
 
 
 def test_activation_comparison_refuses_one_title_too_few():
@@ -104,11 +107,35 @@ def test_training_history_draws_the_history_it_is_given():
     }
     figure = plots.training_history(history)
     loss_ax, score_ax = figure.axes
-    assert loss_ax.get_title() == "Binary cross-entropy" and loss_ax.get_xlabel() == "epoch"
+    assert loss_ax.get_title() == "Loss" and loss_ax.get_xlabel() == "epoch"
     assert [list(line.get_ydata()) for line in loss_ax.get_lines()] == [history["loss"], history["val_loss"]]
     assert list(score_ax.get_lines()[2].get_ydata()) == history["val_exact_match"]
     assert list(score_ax.get_lines()[0].get_xdata()) == [1, 2, 3]
     assert [text.get_text() for text in score_ax.get_legend().get_texts()][2] == "exact match, validation"
+
+
+def test_training_history_draws_only_the_scores_a_softmax_head_logs():
+    history = {"loss": [1.9, 1.8], "val_loss": [1.95, 1.9], "val_per_label_accuracy": [0.67, 0.68], "val_exact_match": [0.0, 0.0]}
+    figure = plots.training_history(history, title="softmax head")
+    _, score_ax = figure.axes
+    assert [text.get_text() for text in score_ax.get_legend().get_texts()] == ["per-label accuracy, validation", "exact match, validation"]
+    assert figure.get_suptitle() == "softmax head"
+
+
+def test_training_history_names_the_losses_it_needs():
+    with pytest.raises(ValueError, match="'val_loss'"):
+        plots.training_history({"loss": [0.5]})
+
+
+def test_mistaken_for_draws_the_pairs_and_names_how_often_each_class_is_missed():
+    y_true, y_pred = np.zeros((2, 10), int), np.zeros((2, 10), int)
+    y_true[:, 6], y_pred[:, 0] = 1, 1
+    figure = plots.mistaken_for(evaluation.mistaken_for(y_true, y_pred))
+    ax = figure.axes[0]
+    assert [text.get_text() for text in ax.texts] == ["2"]  # only the one non-zero pair is written
+    assert ax.get_yticklabels()[6].get_text() == "Shirt (2 missed)"
+    with pytest.raises(ValueError, match="10 x 10 counts"):
+        plots.mistaken_for(pd.DataFrame({"missed": [1]}))
 
 
 def test_per_class_heatmap_shows_four_scores_per_class():
@@ -150,6 +177,8 @@ def test_figure2_shows_the_image_the_bars_and_the_maps_of_the_top_labels(one_ima
     ]
     np.testing.assert_array_equal(heat_axes[1].images[1].get_array(), maps[..., 8])
     assert colour_bar.get_ylabel() == "class activation"
+    relabelled = plots.figure2(image, probabilities, maps, labels, top_k=3, colorbar_label="activation, scaled per image")
+    assert relabelled.axes[-1].get_ylabel() == "activation, scaled per image"
 
 
 def test_cam_steps_draws_the_maps_it_is_given(one_image):
@@ -190,6 +219,27 @@ def test_probability_bars_mark_the_true_labels_and_the_threshold():
 
 def test_every_localisation_score_has_a_title():
     assert set(plots.SCORE_TITLES) == set(localisation.SCORES)
+
+
+def test_per_class_scores_gives_every_heatmap_its_colour_bar():
+    per_class = pd.concat({score: pd.DataFrame(np.full((10, 2), 0.5), columns=["CAM", "Grad-CAM"]) for score in localisation.SCORES}, axis=1)
+    figure = plots.per_class_scores(per_class)
+    bars = [ax for ax in figure.axes if ax.get_label() == "<colorbar>"]
+    assert len(bars) == len(localisation.SCORES)
+    assert bars[-1].get_ylabel() == "AUC (bright = low)"
+
+
+def test_bar_charts_share_one_colour_for_true_labels_and_say_so():
+    truth = np.zeros(10, bool)
+    truth[[1, 8]] = True
+    figure = plots.head_probabilities(np.zeros((32, 128), np.uint8), {"a": np.full(10, 0.3), "b": np.full(10, 0.6)}, truth)
+    bars_ax = figure.axes[1]
+    colours = [patch.get_facecolor()[:3] for patch in bars_ax.patches]
+    assert colours[1] == colours[8] == tuple(plots.PRESENT) and colours[0] == tuple(plots.ABSENT)
+    assert [text.get_text() for text in bars_ax.get_legend().get_texts()] == ["true label", "not present", "threshold 0.5"]
+    _, ax = plt.subplots()
+    plots.probability_bars(ax, np.full(10, 0.3), truth)
+    assert ax.patches[8].get_facecolor()[:3] == tuple(plots.PRESENT) and ax.patches[0].get_facecolor()[:3] == tuple(plots.ABSENT)
 
 
 def test_notebook_05_figures_are_returned_and_check_their_input():

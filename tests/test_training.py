@@ -6,6 +6,7 @@ import dataclasses
 from pathlib import Path
 
 import keras
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
@@ -150,6 +151,23 @@ def test_fixed_composites_train_the_head_of_the_recipe_and_keep_the_last_epoch(s
     assert len(history["loss"]) == len(history["seconds"]) == 2
     for kept, trained in zip(network.get_weights(), last["weights"], strict=True):
         np.testing.assert_array_equal(kept, trained)
+
+
+def test_live_progress_redraws_the_history_each_epoch_and_ends_on_the_last(splits, capsys):
+    drawn = []
+
+    def draw(history):
+        drawn.append({key: list(values) for key, values in history.items()})
+        return plt.figure()
+
+    live = training.LiveProgress(draw, label="sigmoid head")
+    open_before = set(plt.get_fignums())
+    _, history = training.train(dataclasses.replace(QUICK, epochs=2), small(splits["train"], 32), small(splits["val"]), verbose=0, callbacks=[live])
+    assert [len(seen["loss"]) for seen in drawn] == [1, 2]
+    assert drawn[-1] == {key: [float(v) for v in values] for key, values in history.items()}
+    assert live.line.startswith("sigmoid head: 100% 2/2 [") and f"validation exact match {history['val_exact_match'][-1]:.3f}" in live.line
+    assert "Epoch 1/2" not in capsys.readouterr().out  # no Keras log lines
+    assert set(plt.get_fignums()) == open_before  # each drawn figure is closed once shown
 
 
 @pytest.mark.parametrize(("flags", "native"), [("avx512f avx512_bf16 avx512_vnni", True), ("amx_tile amx_bf16", True), ("avx2 fma avx512f", False)])
