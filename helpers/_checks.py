@@ -148,3 +148,15 @@ def check_canvases(images: object, height: int | None, width: int | None) -> np.
     if images.dtype != np.uint8:
         raise ValueError(f"images must be uint8 canvases (0-255); got {images.dtype}")
     return images
+
+
+def check_indices(indices: object, name: str, size: int, *, distinct: bool = False) -> np.ndarray:
+    """Check a 1-D array of integer indices into ``size`` items (0 to size - 1, optionally each once); return it as int64."""
+    array = np.asarray(indices)
+    if array.ndim != 1 or not (array.size == 0 or np.issubdtype(array.dtype, np.integer)):
+        raise ValueError(f"{name} must be a 1-D array of integer indices; got {array.dtype} {array.shape}")
+    if array.size and (array.min() < 0 or array.max() >= size):
+        raise ValueError(f"{name} must hold indices from 0 to {size - 1}; got values from {array.min()} to {array.max()}")
+    if distinct and np.unique(array).size != array.size:
+        raise ValueError(f"{name} must hold each index at most once; {array.size - np.unique(array).size} repeat")
+    return array.astype(np.int64)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from helpers._checks import check_choice, check_scalar
+from helpers._checks import check_choice, check_indices, check_scalar
 from helpers.fashion import CLASS_NAMES, NUM_CLASSES
 
 PRODUCT = 28  # side of a Fashion-MNIST image, in pixels
@@ -81,7 +81,8 @@ def compose(
     classes : int array (M,)
         Their class ids.
     pool : int array
-        Indices into ``images`` that may be used; each is used at most once.
+        Indices into ``images`` that may be used, each listed once; each is
+        used at most once.
     count : int
         Number of composites, at least 0.
     rng : numpy.random.Generator
@@ -103,7 +104,8 @@ def compose(
     Raises
     ------
     ValueError
-        For a bad count, item number, slot, split, image shape or dtype, or a
+        For a bad count, item number, slot, split, image shape or dtype, class
+        ids outside 0-9, a pool with repeated or out-of-range indices, or a
         pool too small to give every product once.
     """
     check_scalar(items_per_image, "items_per_image", low=1, high=4)
@@ -115,6 +117,12 @@ def compose(
             f"images must be uint8 of shape (M, {PRODUCT}, {PRODUCT}); "
             f"got {images.dtype} {images.shape}"
         )
+    classes = np.asarray(classes)
+    if classes.shape != images.shape[:1] or not np.issubdtype(classes.dtype, np.integer):
+        raise ValueError(f"classes must be one integer class id per image, shape ({len(images)},); got {classes.dtype} {classes.shape}")
+    if classes.size and (classes.min() < 0 or classes.max() >= NUM_CLASSES):
+        raise ValueError(f"classes must be class ids from 0 to {NUM_CLASSES - 1}; got values from {classes.min()} to {classes.max()}")
+    pool = check_indices(pool, "pool", len(images), distinct=True)
 
     if variable_count:
         occupied = _random_occupancy(rng, count, items_per_image)
