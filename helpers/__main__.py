@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.run(args)
-    except (FileExistsError, FileNotFoundError, ValueError) as error:
+    except (OSError, ValueError) as error:  # OSError: missing, existing, unreadable or unwritable files
         print(f"error: {error}", file=sys.stderr)
         return 2
 

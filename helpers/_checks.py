@@ -8,7 +8,9 @@ imports nothing from ``helpers``: the number of classes is passed in.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Collection
+from pathlib import Path
 
 import numpy as np
 
@@ -133,7 +135,7 @@ def check_thresholds(threshold: object, classes: int) -> np.ndarray:
     return np.broadcast_to(values, (classes,))
 
 
-def check_canvases(images: object, height: int | None, width: int | None) -> np.ndarray:
+def check_canvases(images: object, height: int | None, width: int | None, name: str = "images") -> np.ndarray:
     """Check raw canvases: uint8 (N, H, W) or (N, H, W, 1); return them as (N, H, W).
 
     ``height`` or ``width`` None accepts any size along that axis.
@@ -144,9 +146,9 @@ def check_canvases(images: object, height: int | None, width: int | None) -> np.
     fits = images.ndim == 3 and all(want in (None, got) for want, got in zip((height, width), images.shape[1:]))
     if not fits:
         h, w = height or "H", width or "W"
-        raise ValueError(f"images must have shape (N, {h}, {w}) or (N, {h}, {w}, 1); got {images.shape}")
+        raise ValueError(f"{name} must have shape (N, {h}, {w}) or (N, {h}, {w}, 1); got {images.shape}")
     if images.dtype != np.uint8:
-        raise ValueError(f"images must be uint8 canvases (0-255); got {images.dtype}")
+        raise ValueError(f"{name} must be uint8 canvases (0-255); got {images.dtype}")
     return images
 
 
@@ -160,3 +162,22 @@ def check_indices(indices: object, name: str, size: int, *, distinct: bool = Fal
     if distinct and np.unique(array).size != array.size:
         raise ValueError(f"{name} must hold each index at most once; {array.size - np.unique(array).size} repeat")
     return array.astype(np.int64)
+
+
+def check_output_file(path: object, name: str, suffix: str) -> Path:
+    """Check, before any work, that a file ending in ``suffix`` can be written at ``path``; return it as a Path.
+
+    Missing folders on the way are fine (the writer creates them); the
+    nearest existing one must be a folder this process may write in.
+    """
+    path = Path(path)
+    if path.suffix != suffix:
+        raise ValueError(f"{name} must end in {suffix}; got {path.name}")
+    if path.is_dir():
+        raise ValueError(f"{name} must be a file; {path} is a folder")
+    existing = next(folder for folder in (path.parent, *path.parent.parents) if folder.exists())
+    if not existing.is_dir():
+        raise ValueError(f"{name} {path} cannot be written: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK):
+        raise ValueError(f"{name} {path} cannot be written: no permission to write in {existing}")
+    return path

@@ -266,6 +266,7 @@ def deletion_scores(
     if pairs.shape != (len(images), NUM_CLASSES):
         raise ValueError(f"pairs must be a bool array of shape {(len(images), NUM_CLASSES)}; got {pairs.shape}")
     check_scalar(steps, "steps", low=1)
+    check_scalar(fill, "fill", low=0, high=255)
     fractions = np.linspace(0, 1, steps + 1)
     pixels = images.shape[1] * images.shape[2]
     counts = np.round(fractions * pixels).astype(int)
@@ -332,7 +333,7 @@ def compare_methods(
         (every true label's localisation scores, one row per method and label).
     """
     with native_stderr_silenced():
-        found = model.predict(composites.images, batch_size=250, verbose=0) >= 0.5
+        found = model.predict(check_images(model, composites.images), batch_size=250, verbose=0) >= 0.5
     rng = np.random.default_rng(seed)
     sample = np.sort(rng.choice(len(composites), min(deletion_images, len(composites)), replace=False))
     pairs = np.zeros_like(found)

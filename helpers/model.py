@@ -6,6 +6,7 @@ How a network is trained lives in :mod:`helpers.recipes` (what) and
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import numpy as np
 import pandas as pd
 from keras import layers
 
-from helpers._checks import check_choice
+from helpers._checks import check_choice, check_output_file
 from helpers.activations import HEADS
 from helpers.fashion import NUM_CLASSES
 from helpers.quiet import native_stderr_silenced
@@ -194,9 +195,7 @@ def dense_head(model: keras.Model) -> keras.layers.Dense:
 
 def save(model: keras.Model, path: Path) -> Path:
     """Save ``model`` to a ``.keras`` file atomically (temporary file, then rename)."""
-    path = Path(path)
-    if path.suffix != ".keras":
-        raise ValueError(f"model files end in .keras; got {path.name}")
+    path = check_output_file(path, "path", ".keras")
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.stem}.partial.keras")
     try:
@@ -208,8 +207,22 @@ def save(model: keras.Model, path: Path) -> Path:
 
 
 def load(path: Path) -> keras.Model:
-    """Load a ``.keras`` model in Keras' safe mode (no arbitrary code)."""
+    """Load a ``.keras`` model in Keras' safe mode (no arbitrary code).
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no file at ``path``.
+    ValueError
+        If the file is not a whole ``.keras`` archive (truncated, or of
+        another kind), or Keras cannot rebuild a model from it.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no model at {path}; train one with `python -m helpers train`")
-    return keras.saving.load_model(path, safe_mode=True, compile=False)
+    if path.suffix != ".keras" or not zipfile.is_zipfile(path):
+        raise ValueError(f"{path} is not a Keras model file: a .keras file is a zip archive, and this one is not (truncated, or of another kind)")
+    try:
+        return keras.saving.load_model(path, safe_mode=True, compile=False)
+    except (ValueError, KeyError, OSError, TypeError, zipfile.BadZipFile) as error:
+        raise ValueError(f"{path} holds no model Keras can load: {error}") from None

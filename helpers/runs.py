@@ -18,6 +18,7 @@ import keras
 import numpy as np
 
 from helpers import cam, composite, dataset, evaluation, localisation, model, recipes, training
+from helpers._checks import check_choice, check_output_file, check_scalar
 
 
 def machine() -> dict:
@@ -43,8 +44,12 @@ def _cpu_name() -> str:
 
 
 def metrics_record(network: keras.Model, composites: composite.Composites) -> dict:
-    """Evaluate ``network`` on ``composites`` at threshold 0.5; JSON-ready."""
-    probabilities = network.predict(composites.images, batch_size=500, verbose=0)
+    """Evaluate ``network`` on ``composites`` at threshold 0.5; JSON-ready.
+
+    The images must be raw uint8 canvases, as the network scales them itself.
+    """
+    images = cam.check_images(network, composites.images)
+    probabilities = network.predict(images, batch_size=500, verbose=0)
     report = evaluation.report(composites.labels, probabilities)
     per_class = report.pop("per_class")
     return {**{k: round(v, 6) for k, v in report.items()}, "per_class": per_class.round(6).to_dict(orient="index")}
@@ -60,12 +65,18 @@ def localisation_record(network: keras.Model, composites: composite.Composites) 
 def train_and_save(recipe_name: str, out: Path, *, seed: int = 0, data_root: Path = dataset.DEFAULT_ROOT) -> dict:
     """Train with a named recipe; write ``out`` (.keras) and its ``.json`` record.
 
+    Every argument is checked, and ``out`` and its ``.json`` neighbour must
+    be writable, before the training starts.
+
     Returns
     -------
     dict
         The record written next to the model.
     """
-    recipe = recipes.RECIPES[recipe_name]
+    recipe = recipes.RECIPES[check_choice(recipe_name, "recipe_name", recipes.RECIPES)]
+    out = check_output_file(out, "out", ".keras")
+    check_output_file(out.with_suffix(".json"), "out", ".json")
+    check_scalar(seed, "seed", low=0)
     splits = dataset.load_splits(data_root, seed)
     start = time.perf_counter()
     network, history = training.train(recipe, splits["train"], splits["val"], seed=seed)
@@ -87,7 +98,7 @@ def train_and_save(recipe_name: str, out: Path, *, seed: int = 0, data_root: Pat
         "test_localisation": localisation_record(network, splits["test"]),
     }
     model.save(network, out)
-    Path(out).with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
+    out.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
     return record
 
 

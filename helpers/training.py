@@ -1,9 +1,8 @@
 """Training: the precision choice, the fresh-composite pipeline, the callbacks and :func:`train`.
 
-:func:`train` is the one trainer of the series: notebook 02's head comparison,
-notebook 03, the command line and the benchmarks all train through it, each
-with a :class:`helpers.recipes.Recipe`. It needs the TensorFlow backend (the
-``tf.data`` pipeline, the device query and the precision choice).
+:func:`train` is the one trainer of the series (notebooks 02 and 03, the
+command line, the benchmarks), each run with a :class:`helpers.recipes.Recipe`.
+It needs the TensorFlow backend (``tf.data``, the device query, the precision).
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ from IPython.display import DisplayHandle
 from matplotlib.figure import Figure
 from tqdm import tqdm
 
-from helpers._checks import check_choice
+from helpers._checks import check_canvases, check_choice, check_scalar
 from helpers.activations import HEADS, targets_for
 from helpers.composite import DEFAULT_ITEMS, DEFAULT_SLOT, EMPTY, PRODUCT, Composites, compose, source_pools
 from helpers.fashion import NUM_CLASSES
@@ -208,10 +207,9 @@ class BestWeights(keras.callbacks.EarlyStopping):
 class LiveProgress(keras.callbacks.Callback):
     """Show a training run as it happens: a progress line and a figure, both redrawn every epoch.
 
-    The line gives the epoch, elapsed time, tqdm's estimate of the time left
-    and the last validation exact match. Each lives in one display slot, so a
-    notebook keeps the last line and figure instead of a log line per epoch.
-    Pass ``verbose=0`` to :func:`train` with it.
+    The line gives the epoch, elapsed time, tqdm's estimate of the time left and
+    the last validation exact match. Each lives in one display slot, so a notebook
+    keeps the last line and figure, not a log line per epoch (pass ``verbose=0``).
 
     Parameters
     ----------
@@ -228,8 +226,7 @@ class LiveProgress(keras.callbacks.Callback):
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         self.history: dict[str, list[float]] = {}
-        self.start = time.perf_counter()
-        self.epochs = self.params["epochs"]
+        self.start, self.epochs = time.perf_counter(), self.params["epochs"]
         self.progress, self.figure = DisplayHandle(), DisplayHandle()
         self.progress.display(self._bundle(0), raw=True)
 
@@ -326,10 +323,14 @@ def train(
     Raises
     ------
     ValueError
-        For an unknown ``dtype``, a ``fashion`` that is not the training
-        split, or a seed whose training pool holds validation products.
+        For an unknown ``dtype``, a negative seed, images that are not raw
+        uint8 canvases, a ``fashion`` that is not the training split, or a
+        seed whose training pool holds validation products.
     """
     dtype = training_dtype(recipe) if dtype is None else check_choice(dtype, "dtype", DTYPES)
+    check_scalar(seed, "seed", low=0)
+    check_canvases(train.images, None, None, "train.images")  # raw uint8: the network scales them itself
+    check_canvases(val.images, None, None, "val.images")
     keras.utils.set_random_seed(seed)
     if recipe.fresh_composites:
         images, classes = _training_split(load_fashion()[0] if fashion is None else fashion)

@@ -133,35 +133,6 @@ def test_too_small_pool_is_refused(fashion_data, rng):
         composite.compose(x, y, np.arange(10), 10, rng)
 
 
-@pytest.mark.parametrize(
-    ("pool", "message"),
-    [
-        (np.array([3, 5, 3, 7]), r"pool must hold each index at most once; 1 repeat"),
-        (np.array([-1, 2, 4, 6]), r"pool must hold indices from 0 to 7; got values from -1 to 6"),
-        (np.array([0, 1, 2, 8]), r"pool must hold indices from 0 to 7; got values from 0 to 8"),
-        (np.array([0.0, 1.0, 2.0, 3.0]), r"pool must be a 1-D array of integer indices; got float64 \(4,\)"),
-    ],
-)
-def test_a_pool_that_would_break_the_one_product_once_rule_is_refused(rng, pool, message):
-    images, classes = np.zeros((8, 28, 28), np.uint8), np.arange(8) % 10
-    with pytest.raises(ValueError, match=message):
-        composite.compose(images, classes, pool, 1, rng)
-
-
-@pytest.mark.parametrize(
-    ("classes", "message"),
-    [
-        (np.array([0, 1, -1, 2]), r"classes must be class ids from 0 to 9; got values from -1 to 2"),
-        (np.array([0, 1, 10, 2]), r"classes must be class ids from 0 to 9; got values from 0 to 10"),
-        (np.array([0, 1, 300, 2]), r"classes must be class ids from 0 to 9; got values from 0 to 300"),
-        (np.array([0, 1, 2]), r"classes must be one integer class id per image, shape \(4,\); got int64 \(3,\)"),
-    ],
-)
-def test_class_ids_outside_the_ten_classes_are_refused(rng, classes, message):
-    with pytest.raises(ValueError, match=message):
-        composite.compose(np.zeros((4, 28, 28), np.uint8), classes, np.arange(4), 1, rng)
-
-
 def test_images_of_the_wrong_shape_are_refused(rng):
     with pytest.raises(ValueError, match=r"images must be uint8 of shape \(M, 28, 28\); got float64 \(4, 28, 28\)"):
         composite.compose(np.zeros((4, 28, 28)), np.zeros(4, int), np.arange(4), 1, rng)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -36,24 +38,33 @@ def test_folder_built_with_other_settings_is_refused(small_dataset_root):
         dataset.load(small_dataset_root / "val", wanted)
 
 
-def test_disagreeing_metadata_is_refused(small_dataset_root, tmp_path):
-    import shutil
+def rehash(folder):
+    """Record the files' current hashes in settings.json, as if the folder had been built this way."""
+    settings = json.loads((folder / "settings.json").read_text())
+    settings["sha256"] = dataset.file_hashes(folder, settings["count"])
+    (folder / "settings.json").write_text(json.dumps(settings))
 
+
+def test_disagreeing_metadata_is_refused(small_dataset_root, tmp_path):
     copy = tmp_path / "val"
     shutil.copytree(small_dataset_root / "val", copy)
     frame = pd.read_csv(copy / "labels.csv", dtype=str)
     frame.loc[0, "items"] = "0 0 0 0"
     frame.to_csv(copy / "labels.csv", index=False)
+    with pytest.raises(ValueError, match=r"val/labels.csv changed after the split was built"):
+        dataset.load(copy)
+    rehash(copy)  # a consistent record of inconsistent files is still refused
     with pytest.raises(ValueError, match="labels.csv and arrays.npz disagree on items"):
         dataset.load(copy)
 
 
 def test_changed_png_is_refused(small_dataset_root, tmp_path):
-    import shutil
-
     copy = tmp_path / "test"
     shutil.copytree(small_dataset_root / "test", copy)
     Image.fromarray(np.zeros((32, 128), np.uint8), mode="L").save(copy / "00001.png")
+    with pytest.raises(ValueError, match=r"test/\*.png changed after the split was built"):
+        dataset.load(copy, check_pngs=False)
+    rehash(copy)
     with pytest.raises(ValueError, match="00001.png differs from arrays.npz"):
         dataset.load(copy, check_pngs=True)
 
@@ -88,9 +99,12 @@ def test_load_splits_builds_and_loads_only_the_splits_asked_for(tmp_path, splits
         dataset.load_splits(tmp_path, splits=("valid",))
 
 
-def test_settings_are_recorded(small_dataset_root):
-    recorded = json.loads((small_dataset_root / "train" / "settings.json").read_text())
+def test_settings_and_file_hashes_are_recorded(small_dataset_root):
+    folder = small_dataset_root / "train"
+    recorded = json.loads((folder / "settings.json").read_text())
+    hashes = recorded.pop("sha256")
     assert recorded == dataset.settings_for("train", 0, count=60)
+    assert hashes == dataset.file_hashes(folder, 60) and set(hashes) == {"arrays.npz", "labels.csv", "png"}
 
 
 @pytest.mark.slow
@@ -112,3 +126,38 @@ def test_command_line_refuses_to_overwrite(tmp_path, capsys):
     (tmp_path / "train").mkdir()
     assert main(["data", "--out", str(tmp_path)]) == 2
     assert "already exists" in capsys.readouterr().err
+
+
+def tiny_composites(count: int = 5) -> composite.Composites:
+    """A few composites of blank products: enough for the file format, no Fashion-MNIST needed."""
+    return composite.compose(np.zeros((40, 28, 28), np.uint8), np.arange(40) % 10, np.arange(40), count, np.random.default_rng(0))
+
+
+KILLED_WRITE = """
+import os, signal, sys
+import numpy as np
+from helpers import composite, dataset
+parts = composite.compose(np.zeros((40, 28, 28), np.uint8), np.arange(40) % 10, np.arange(40), 5, np.random.default_rng(0))
+def progress(indices):
+    for index in indices:
+        if index == 3:
+            os.kill(os.getpid(), signal.SIGKILL)
+        yield index
+dataset.save(parts, sys.argv[1], dataset.settings_for("val", count=5), progress)
+"""
+
+
+def test_the_next_write_clears_what_a_killed_one_left_and_spares_a_running_one(tmp_path):
+    import subprocess
+    import sys
+
+    target = tmp_path / "val"
+    killed = subprocess.run([sys.executable, "-c", KILLED_WRITE, str(target)], cwd=dataset.PROJECT_ROOT)
+    assert killed.returncode == -9
+    left = list(tmp_path.glob(".val.partial-*"))
+    assert len(left) == 1 and any(left[0].iterdir())  # KILL gives no chance to clean up
+    running = tmp_path / f".val.partial-{os.getpid()}-elsewhere"  # this process is alive: a write in progress
+    running.mkdir()
+    dataset.save(tiny_composites(), target, dataset.settings_for("val", count=5))
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted([running.name, "val"])
+    assert len(dataset.load(target).images) == 5

@@ -110,7 +110,7 @@ def test_save_and_load_round_trip(tmp_path):
 
 
 def test_save_refuses_other_suffixes(tmp_path):
-    with pytest.raises(ValueError, match="model files end in .keras; got net.h5"):
+    with pytest.raises(ValueError, match="path must end in .keras; got net.h5"):
         model.save(model.build_gap_cnn(((8,),), last_filters=8), tmp_path / "net.h5")
 
 
