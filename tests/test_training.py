@@ -13,7 +13,7 @@ import pytest
 from helpers import composite, model, recipes, training
 
 TINY = dataclasses.replace(recipes.RECIPES["default"], blocks=((8,),), top=(), last_filters=8, epochs=2, composites_per_epoch=256)
-QUICK = dataclasses.replace(recipes.RECIPES["quick"], blocks=((4,),), last_filters=8, jit_compile=False)
+QUICK = dataclasses.replace(recipes.RECIPES["quick"], blocks=((4,),), last_filters=8)
 
 
 def small(composites: composite.Composites, count: int = 64) -> composite.Composites:
