@@ -8,7 +8,7 @@ imports nothing from ``helpers``: the number of classes is passed in.
 
 from __future__ import annotations
 
-import os
+import tempfile
 from collections.abc import Collection
 from pathlib import Path
 
@@ -164,20 +164,31 @@ def check_indices(indices: object, name: str, size: int, *, distinct: bool = Fal
     return array.astype(np.int64)
 
 
-def check_output_file(path: object, name: str, suffix: str) -> Path:
-    """Check, before any work, that a file ending in ``suffix`` can be written at ``path``; return it as a Path.
+def check_output_folder(path: object, name: str) -> Path:
+    """Check, before any work, that a folder can be created or written at ``path``; return it as a Path.
 
     Missing folders on the way are fine (the writer creates them); the
-    nearest existing one must be a folder this process may write in.
+    nearest existing one must be a folder this process can create a file in
+    (tried with a temporary file, which is removed at once).
     """
     path = Path(path)
-    if path.suffix != suffix:
+    try:
+        existing = next((folder for folder in (path, *path.parents) if folder.exists()), None)
+        if existing is not None and not existing.is_dir():
+            raise ValueError(f"{name} {path} cannot be written: {existing} is a file, not a folder")
+        if existing is not None:
+            tempfile.TemporaryFile(dir=existing).close()
+    except OSError as error:
+        raise ValueError(f"{name} {path} cannot be written: {error.strerror or error}") from None
+    return path
+
+
+def check_output_file(path: object, name: str, suffix: str | None) -> Path:
+    """Check, before any work, that a file (ending in ``suffix``) can be written at ``path``; return it as a Path."""
+    path = Path(path)
+    if suffix is not None and path.suffix != suffix:
         raise ValueError(f"{name} must end in {suffix}; got {path.name}")
     if path.is_dir():
         raise ValueError(f"{name} must be a file; {path} is a folder")
-    existing = next(folder for folder in (path.parent, *path.parent.parents) if folder.exists())
-    if not existing.is_dir():
-        raise ValueError(f"{name} {path} cannot be written: {existing} is a file, not a folder")
-    if not os.access(existing, os.W_OK):
-        raise ValueError(f"{name} {path} cannot be written: no permission to write in {existing}")
+    check_output_folder(path.parent, name)
     return path

@@ -7,6 +7,7 @@ How a network is trained lives in :mod:`helpers.recipes` (what) and
 from __future__ import annotations
 
 import zipfile
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -220,9 +221,11 @@ def load(path: Path) -> keras.Model:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no model at {path}; train one with `python -m helpers train`")
-    if path.suffix != ".keras" or not zipfile.is_zipfile(path):
+    if path.suffix != ".keras":
+        raise ValueError(f"model files end in .keras; got {path.name}")
+    if not zipfile.is_zipfile(path):
         raise ValueError(f"{path} is not a Keras model file: a .keras file is a zip archive, and this one is not (truncated, or of another kind)")
     try:
         return keras.saving.load_model(path, safe_mode=True, compile=False)
-    except (ValueError, KeyError, OSError, TypeError, zipfile.BadZipFile) as error:
+    except (ValueError, KeyError, OSError, TypeError, EOFError, zipfile.BadZipFile, zlib.error) as error:
         raise ValueError(f"{path} holds no model Keras can load: {error}") from None

@@ -18,7 +18,7 @@ import keras
 import numpy as np
 
 from helpers import cam, composite, dataset, evaluation, localisation, model, recipes, training
-from helpers._checks import check_choice, check_output_file, check_scalar
+from helpers._checks import check_choice, check_output_file
 
 
 def machine() -> dict:
@@ -75,9 +75,8 @@ def train_and_save(recipe_name: str, out: Path, *, seed: int = 0, data_root: Pat
     """
     recipe = recipes.RECIPES[check_choice(recipe_name, "recipe_name", recipes.RECIPES)]
     out = check_output_file(out, "out", ".keras")
-    check_output_file(out.with_suffix(".json"), "out", ".json")
-    check_scalar(seed, "seed", low=0)
-    splits = dataset.load_splits(data_root, seed)
+    check_output_file(out.with_suffix(".json"), "out", None)  # the record beside it
+    splits = dataset.load_splits(data_root, seed)  # checks the seed and the data before the training
     start = time.perf_counter()
     network, history = training.train(recipe, splits["train"], splits["val"], seed=seed)
     seconds = time.perf_counter() - start

@@ -147,6 +147,7 @@ dataset.save(parts, sys.argv[1], dataset.settings_for("val", count=5), progress)
 """
 
 
+@pytest.mark.skipif(os.name != "posix", reason="SIGKILL and pid liveness are POSIX")
 def test_the_next_write_clears_what_a_killed_one_left_and_spares_a_running_one(tmp_path):
     import subprocess
     import sys
@@ -156,8 +157,26 @@ def test_the_next_write_clears_what_a_killed_one_left_and_spares_a_running_one(t
     assert killed.returncode == -9
     left = list(tmp_path.glob(".val.partial-*"))
     assert len(left) == 1 and any(left[0].iterdir())  # KILL gives no chance to clean up
-    running = tmp_path / f".val.partial-{os.getpid()}-elsewhere"  # this process is alive: a write in progress
+    running = tmp_path / f".val.partial-{os.getppid()}-abcdefgh"  # pytest's parent is alive: a write in progress
     running.mkdir()
     dataset.save(tiny_composites(), target, dataset.settings_for("val", count=5))
     assert sorted(path.name for path in tmp_path.iterdir()) == sorted([running.name, "val"])
     assert len(dataset.load(target).images) == 5
+
+
+def test_only_true_leftovers_are_cleared(tmp_path):
+    kept = {
+        ".val.partial-backup": ["labels.csv"],  # no writer's pid in the name
+        ".val.partial-999999999-abcdefgh": ["notes.txt"],  # a file no write makes
+        ".valuable.partial-999999999-abcdefgh": ["labels.csv"],  # another folder's name
+    }
+    for name, files in kept.items():
+        (tmp_path / name).mkdir()
+        for file in files:
+            (tmp_path / name / file).write_text("mine")
+    (tmp_path / ".val.partial-999999999-abcdefgh" / "sub").mkdir()
+    gone = tmp_path / ".val.partial-999999999-zyxwvuts"
+    gone.mkdir()
+    (gone / "00000.png").write_bytes(b"")
+    assert dataset.clear_leftovers(tmp_path / "val") == [gone]
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(kept)
