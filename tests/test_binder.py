@@ -133,9 +133,12 @@ def run_as_on_binder(names: tuple[str, ...]) -> tuple[nbformat.NotebookNode, dic
     for name in names:
         notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
         cells += [cell for cell in notebook.cells if cell.cell_type == "code"]
+    # The kernel's own peak: VmHWM of its memory map. (getrusage's ru_maxrss also keeps the resident size of
+    # the process it was forked from, here pytest's, across exec, and read up to 200 MiB too high in CI.)
     last = [nbformat.v4.new_code_cell(
-        "import json as _binder_json, resource as _binder_resource, sys as _binder_sys\n"
-        "print(_binder_json.dumps({'prefix': _binder_sys.prefix, 'maxrss_kib': _binder_resource.getrusage(_binder_resource.RUSAGE_SELF).ru_maxrss, "
+        "import json as _binder_json, sys as _binder_sys\n"
+        "_binder_hwm = next(int(line.split()[1]) for line in open('/proc/self/status') if line.startswith('VmHWM:'))\n"
+        "print(_binder_json.dumps({'prefix': _binder_sys.prefix, 'maxrss_kib': _binder_hwm, "
         "'seconds': _binder_time.perf_counter() - _binder_start, 'cpus': len(_binder_os.sched_getaffinity(0))}))"
     )]
     combined = nbformat.v4.new_notebook(cells=first + cells + last, metadata=notebook.metadata)
