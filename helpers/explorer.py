@@ -17,10 +17,12 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from helpers import cam, plots
+from helpers._checks import check_choice
 from helpers.composite import Composites
 from helpers.fashion import CLASS_NAMES
 
 SCALES = {"per image": "per_image", "per map": "per_map", "raw": "none"}
+FILTERS = ("all", "wrong label sets", *(f"missed: {name}" for name in CLASS_NAMES), *(f"false alarm: {name}" for name in CLASS_NAMES))
 RIGHT, WRONG = (sns.color_palette(plots.PALETTE).as_hex()[i] for i in (0, 3))  # blue and vermilion
 
 
@@ -41,6 +43,24 @@ def verdict(true_labels: np.ndarray, probabilities: np.ndarray, threshold: float
     return f"<b>Labels ({state}):</b> " + ", ".join(parts)
 
 
+def matching_images(true_labels: np.ndarray, probabilities: np.ndarray, show: str, threshold: float = 0.5) -> np.ndarray:
+    """The indices of the images that ``show`` (one of :data:`FILTERS`) selects, in order.
+
+    ``"wrong label sets"``: images whose predicted set differs from the true
+    one; ``"missed: Shirt"``: images with a Shirt that is not predicted;
+    ``"false alarm: Shirt"``: images predicted to hold a Shirt they lack.
+    """
+    check_choice(show, "show", FILTERS)
+    truth, predicted = np.asarray(true_labels, dtype=bool), np.asarray(probabilities) >= threshold
+    if show == "all":
+        return np.arange(len(truth))
+    if show == "wrong label sets":
+        return np.flatnonzero((truth != predicted).any(axis=1))
+    kind, name = show.split(": ")
+    c = CLASS_NAMES.index(name)
+    return np.flatnonzero(truth[:, c] & ~predicted[:, c] if kind == "missed" else predicted[:, c] & ~truth[:, c])
+
+
 class Explorer(widgets.VBox):
     """Sliders and buttons over precomputed class activation maps.
 
@@ -56,7 +76,13 @@ class Explorer(widgets.VBox):
 
     Attributes
     ----------
-    image, label, opacity, scale : ipywidgets controls
+    show, image, label, opacity, scale : ipywidgets controls
+        ``show`` filters the images (:data:`FILTERS`); ``image`` moves
+        within the filtered ones.
+    count : ipywidgets.HTML
+        How many images the filter shows.
+    indices : array
+        The images the filter shows (indices into ``composites``).
     summary : ipywidgets.HTML
         True labels, predictions and whether each is right.
     view : ipywidgets.Image
@@ -65,6 +91,9 @@ class Explorer(widgets.VBox):
 
     def __init__(self, maps: np.ndarray, probabilities: np.ndarray, composites: Composites, threshold: float = 0.5):
         self.maps, self.probabilities, self.composites, self.threshold = maps, probabilities, composites, threshold
+        self.indices = np.arange(len(composites))  # the images the filter shows; the slider moves within them
+        self.show = widgets.Dropdown(options=FILTERS, description="show")
+        self.count = widgets.HTML()
         self.image = widgets.IntSlider(0, 0, len(composites) - 1, description="image", continuous_update=False)
         self.label = widgets.Dropdown(description="label", options=self._label_options(0))
         self.opacity = widgets.FloatSlider(0.6, min=0.0, max=1.0, step=0.05, description="opacity", continuous_update=False)
@@ -72,12 +101,19 @@ class Explorer(widgets.VBox):
         self.summary = widgets.HTML()
         self.view = widgets.Image(format="png")
         self.figure, self.artists = self._figure()
-        self.image.observe(self._on_image, "value")
         self._updating = False
+        self.image.observe(lambda _: None if self._updating else self._on_image(), "value")
+        self.show.observe(self._on_filter, "value")
         for control in (self.label, self.opacity, self.scale):
             control.observe(lambda _: None if self._updating else self.redraw(), "value")
-        super().__init__([widgets.HBox([self.image, self.label]), widgets.HBox([self.opacity, self.scale]), self.summary, self.view])
-        self.redraw()
+        rows = [widgets.HBox([self.show, self.count]), widgets.HBox([self.image, self.label]), widgets.HBox([self.opacity, self.scale])]
+        super().__init__([*rows, self.summary, self.view])
+        self._on_filter()
+
+    @property
+    def index(self) -> int:
+        """The index (in ``composites``) of the image shown."""
+        return int(self.indices[self.image.value])
 
     def _label_options(self, index: int) -> list[tuple[str, int]]:
         order = np.argsort(self.probabilities[index])[::-1]
@@ -93,10 +129,23 @@ class Explorer(widgets.VBox):
         figure.set_layout_engine("none")
         return figure, {"ax": ax, "image": ax.images[0], "heat": heat, "colorbar": colorbar}
 
-    def _on_image(self, _change: dict) -> None:
+    def _on_filter(self, _change: dict | None = None) -> None:
+        """Show the images the filter selects, from its first one; an empty filter keeps the current image."""
+        matching = matching_images(self.composites.labels, self.probabilities, self.show.value, self.threshold)
+        self.count.value = f"{len(matching):,} of {len(self.composites):,} images"
+        if len(matching):
+            self._updating = True  # the slider's new range is one change, not two redraws
+            try:
+                self.indices = matching
+                self.image.value, self.image.max = 0, len(matching) - 1
+            finally:
+                self._updating = False
+            self._on_image()
+
+    def _on_image(self) -> None:
         self._updating = True  # one redraw for the new image, not one per changed control
         try:
-            options = self._label_options(self.image.value)
+            options = self._label_options(self.index)
             self.label.options = options
             self.label.value = options[0][1]
         finally:
@@ -105,12 +154,12 @@ class Explorer(widgets.VBox):
 
     def current_maps(self) -> np.ndarray:
         """The maps (H, W, 10) of the selected image, on the selected scale."""
-        index = self.image.value
+        index = self.index
         return cam.normalize_maps(self.maps[index : index + 1], SCALES[self.scale.value])[0]
 
     def redraw(self) -> None:
         """Update the figure for the current controls and re-render it."""
-        index, c = self.image.value, self.label.value
+        index, c = self.index, self.label.value
         maps = self.current_maps()
         low, high = (float(maps.min()), float(maps.max())) if self.scale.value != "per map" else (0.0, 1.0)
         self.artists["image"].set_data(self.composites.images[index])

@@ -47,3 +47,40 @@ def test_summary_marks_hits_false_alarms_and_misses():
     probabilities[[1, 3]] = 0.9
     text = explorer.verdict(truth, probabilities)
     assert "&#10003; Trouser 0.90" in text and "Dress 0.90 (not present)" in text and "Bag 0.10 (missed)" in text
+
+
+def test_matching_images_selects_mistakes_against_a_hand_count():
+    truth = np.zeros((4, 10), int)
+    truth[:, 6] = 1                      # every image holds a Shirt
+    probabilities = np.full((4, 10), 0.1)
+    probabilities[[0, 2], 6] = 0.9       # found in images 0 and 2, missed in 1 and 3
+    probabilities[3, 0] = 0.8            # image 3 also names a T-shirt/top it lacks
+    assert explorer.matching_images(truth, probabilities, "all").tolist() == [0, 1, 2, 3]
+    assert explorer.matching_images(truth, probabilities, "wrong label sets").tolist() == [1, 3]
+    assert explorer.matching_images(truth, probabilities, "missed: Shirt").tolist() == [1, 3]
+    assert explorer.matching_images(truth, probabilities, "false alarm: T-shirt/top").tolist() == [3]
+    assert explorer.matching_images(truth, probabilities, "false alarm: Shirt").tolist() == []
+    with pytest.raises(ValueError, match="show must be one of"):
+        explorer.matching_images(truth, probabilities, "missed: Hat")
+
+
+def test_the_filter_sets_the_count_and_the_slider_moves_within_it(app):
+    wrong = explorer.matching_images(app.composites.labels, app.probabilities, "wrong label sets")
+    app.show.value = "wrong label sets"
+    assert app.count.value == f"{len(wrong)} of 6 images"
+    assert app.image.max == len(wrong) - 1 and app.index == wrong[0]
+    if len(wrong) > 1:
+        before = app.view.value
+        app.image.value = 1
+        assert app.index == wrong[1] and app.view.value != before
+        assert app.artists["ax"].get_title().startswith(f"image {wrong[1]}:")
+    app.show.value = "all"
+    assert app.image.max == 5 and app.index == 0
+
+
+def test_an_empty_filter_keeps_the_image_and_says_so(app):
+    shown = app.index
+    empty = next(name for name in explorer.FILTERS if not len(explorer.matching_images(app.composites.labels, app.probabilities, name)))
+    app.show.value = empty
+    assert app.count.value == "0 of 6 images" and app.index == shown
+    app.show.value = "all"

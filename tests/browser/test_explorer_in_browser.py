@@ -170,7 +170,18 @@ def test_explorer_redraws_when_image_and_label_change(jupyter_lab):
             explorer_label = _shot(explorer, "3-explorer-label.png")
             figure_label = _shot(figure, "3-figure-label.png")
 
-            assert len({src_before, src_image, src_label}) == 3, "each change must draw a new figure"
+            show = page.locator(".widget-dropdown").filter(has=page.locator(".widget-label", has_text="show"))
+            expect(show).to_have_count(1)
+            count = explorer.locator(".widget-html").filter(has_text="images").first
+            expect(count).to_have_text("1,000 of 1,000 images")
+            show.locator("select").select_option(label="wrong label sets")
+            src_filter = _figure_changed(page, explorer, src_label, "showing only the wrong label sets")
+            expect(count).not_to_have_text("1,000 of 1,000 images")
+            wrong = int(count.inner_text().split(" of ")[0].replace(",", ""))
+            assert 0 < wrong < 1000, count.inner_text()
+            _shot(explorer, "4-explorer-wrong-label-sets.png")
+
+            assert len({src_before, src_image, src_label, src_filter}) == 4, "each change must draw a new figure"
             assert figure_image != figure_before and explorer_image != explorer_before, f"image {image} looks unchanged"
             assert figure_label != figure_image and explorer_label != explorer_image, f"label {label!r} looks unchanged"
             _assert_no_errors(page)
