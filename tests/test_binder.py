@@ -133,8 +133,8 @@ def run_as_on_binder(names: tuple[str, ...]) -> tuple[nbformat.NotebookNode, dic
     for name in names:
         notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
         cells += [cell for cell in notebook.cells if cell.cell_type == "code"]
-    # The kernel's own peak: VmHWM of its memory map. (getrusage's ru_maxrss also keeps the resident size of
-    # the process it was forked from, here pytest's, across exec, and read up to 200 MiB too high in CI.)
+    # The kernel's own peak: VmHWM of its memory map. (getrusage's ru_maxrss keeps the resident size of the
+    # process it was started from, here pytest's, across exec: it can report pytest's size, not the kernel's.)
     last = [nbformat.v4.new_code_cell(
         "import json as _binder_json, sys as _binder_sys\n"
         "_binder_hwm = next(int(line.split()[1]) for line in open('/proc/self/status') if line.startswith('VmHWM:'))\n"
