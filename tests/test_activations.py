@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import keras
-import matplotlib
-
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from helpers import activations, plots
+from helpers import activations
 
 
 @pytest.fixture
