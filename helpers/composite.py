@@ -55,6 +55,12 @@ class Composites:
     def __len__(self) -> int:
         return len(self.images)
 
+    def take(self, indices) -> Composites:
+        """The composites at ``indices``, in that order, with all they carry."""
+        indices = check_indices(indices, "indices", len(self))
+        rows = (self.images, self.labels, self.items, self.boxes, self.sources)
+        return Composites(*(array[indices] for array in rows), self.source_split)
+
     def metadata(self) -> pd.DataFrame:
         """Return the metadata table, one row per composite (``labels.csv``)."""
         return metadata_frame(self)
@@ -133,11 +139,44 @@ def compose(
         raise ValueError(
             f"{count} composites need {needed} distinct products but the pool holds {len(pool)}"
         )
-    chosen = rng.choice(pool, size=needed, replace=False)
-    offsets = rng.integers(0, slot - PRODUCT + 1, size=(needed, 2))
-
     sources = np.full((count, items_per_image), EMPTY, dtype=np.int32)
-    sources[occupied] = chosen
+    sources[occupied] = rng.choice(pool, size=needed, replace=False)
+    offsets = np.zeros((count, items_per_image, 2), dtype=np.int64)
+    offsets[occupied] = rng.integers(0, slot - PRODUCT + 1, size=(needed, 2))
+    return place(images, classes, sources, offsets, slot=slot, source_split=source_split)
+
+
+def place(
+    images: np.ndarray,
+    classes: np.ndarray,
+    sources: np.ndarray,
+    offsets: np.ndarray,
+    *,
+    slot: int = DEFAULT_SLOT,
+    source_split: str = "train",
+) -> Composites:
+    """Put the given products at the given offsets of their slots: the canvases of :func:`compose`.
+
+    Parameters
+    ----------
+    images, classes
+        As in :func:`compose` (checked there).
+    sources : int array (N, items_per_image)
+        Index into ``images`` of each slot's product, :data:`EMPTY` for a
+        dark slot.
+    offsets : int array (N, items_per_image, 2)
+        ``dx, dy`` of each product inside its slot, from 0 to ``slot - 28``;
+        ignored for empty slots.
+    slot, source_split
+        As in :func:`compose`.
+
+    Returns
+    -------
+    Composites
+    """
+    occupied = sources != EMPTY
+    count, items_per_image = sources.shape
+    chosen, offsets = sources[occupied], offsets[occupied]
     items = np.full((count, items_per_image), EMPTY, dtype=np.int8)
     items[occupied] = classes[chosen]
 
@@ -161,7 +200,18 @@ def compose(
     labels = np.zeros((count, NUM_CLASSES), dtype=np.uint8)
     rows = np.nonzero(occupied)[0]
     labels[rows, items[occupied]] = 1
-    return Composites(canvas, labels, items, boxes, sources, source_split)
+    return Composites(canvas, labels, items, boxes, sources.astype(np.int32), source_split)
+
+
+def blank_slots(image: np.ndarray, slots, slot: int = DEFAULT_SLOT) -> np.ndarray:
+    """Return a copy of one canvas (H, W) with the given slots (0 = leftmost) set to the dark background, 0."""
+    if np.ndim(image) != 2:
+        raise ValueError(f"image must be one canvas of shape (H, W); got shape {np.shape(image)}")
+    slots = check_indices(list(slots) or np.empty(0, int), "slots", np.shape(image)[1] // slot)
+    covered = np.array(image, copy=True)
+    for s in slots:
+        covered[:, s * slot : (s + 1) * slot] = 0
+    return covered
 
 
 def _random_occupancy(rng: np.random.Generator, count: int, items_per_image: int) -> np.ndarray:

@@ -1,12 +1,16 @@
-"""An ipywidgets explorer of class activation maps.
+"""An ipywidgets explorer of class activation maps: browse the test composites, compose and cover your own.
 
-All maps are computed once, up front; moving a control only updates the
-image data of one matplotlib figure and re-renders it to PNG.
+The pure pieces (:func:`verdict`, :func:`matching_images`, :class:`Composition`,
+:func:`class_maps`) are tested on their own; :class:`Explorer` wires them to
+controls. Each canvas's maps are computed once per method and layer and kept;
+moving a control then only updates the artists of one of two matplotlib
+figures and re-renders it to PNG.
 """
 
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 
 import ipywidgets as widgets
 import keras
@@ -16,13 +20,19 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
 
-from helpers import cam, plots
-from helpers._checks import check_choice
-from helpers.composite import Composites
-from helpers.fashion import CLASS_NAMES
+from helpers import cam, fashion, gradcam, plots
+from helpers._checks import check_choice, check_scalar
+from helpers.composite import DEFAULT_ITEMS, DEFAULT_SLOT, EMPTY, PRODUCT, Composites, blank_slots, place
+from helpers.fashion import CLASS_NAMES, NUM_CLASSES
+from helpers.model import LAST_CONV
 
 SCALES = {"per image": "per_image", "per map": "per_map", "raw": "none"}
 FILTERS = ("all", "wrong label sets", *(f"missed: {name}" for name in CLASS_NAMES), *(f"false alarm: {name}" for name in CLASS_NAMES))
+METHODS = {"CAM": "cam", "Grad-CAM": "grad_cam", "Grad-CAM++": "grad_cam_pp"}
+SOURCES = ("test split", "composed")
+VIEWS = ("one label", "Figure 2")
+TOP_K = 3  # maps in the Figure 2 view
+CACHE_SIZE = 256  # computed canvases kept (at most ~40 MB at full resolution)
 RIGHT, WRONG = (sns.color_palette(plots.PALETTE).as_hex()[i] for i in (0, 3))  # blue and vermilion
 
 
@@ -40,7 +50,7 @@ def verdict(true_labels: np.ndarray, probabilities: np.ndarray, threshold: float
         else:
             parts.append(f"<span style='color:{WRONG}'>&#10007; {name} (missed)</span>")
     state = "all right" if np.array_equal(truth, predicted) else "not all right"
-    return f"<b>Labels ({state}):</b> " + ", ".join(parts)
+    return f"<b>Labels ({state}):</b> " + (", ".join(parts) or "none predicted, none present")
 
 
 def matching_images(true_labels: np.ndarray, probabilities: np.ndarray, show: str, threshold: float = 0.5) -> np.ndarray:
@@ -61,73 +71,189 @@ def matching_images(true_labels: np.ndarray, probabilities: np.ndarray, show: st
     return np.flatnonzero(truth[:, c] & ~predicted[:, c] if kind == "missed" else predicted[:, c] & ~truth[:, c])
 
 
+@dataclass(frozen=True)
+class Composition:
+    """A canvas to build from the Fashion-MNIST test split, named by its parts.
+
+    Attributes
+    ----------
+    classes : tuple of int
+        Class id per slot, :data:`~helpers.composite.EMPTY` (-1) for a dark slot.
+    products : tuple of int
+        Which product of that class: 0 is its first image in the test split.
+    seed : int
+        Draws each product's offset in its slot, as :func:`helpers.composite.compose` does.
+    """
+
+    classes: tuple[int, ...]
+    products: tuple[int, ...]
+    seed: int = 0
+
+    def name(self) -> str:
+        """The composition as text, enough to build it again."""
+        parts = ("empty" if c == EMPTY else f"{CLASS_NAMES[c]} #{k}" for c, k in zip(self.classes, self.products))
+        return " | ".join(parts) + f" (seed {self.seed})"
+
+    def build(self, test_images: np.ndarray, test_classes: np.ndarray) -> Composites:
+        """Place the products with :func:`helpers.composite.place`; one composite, ``source_split="test"``."""
+        check_scalar(self.seed, "seed", low=0)
+        if len(self.classes) != len(self.products) or not 1 <= len(self.classes) <= DEFAULT_ITEMS:
+            raise ValueError(f"classes and products must give 1 to {DEFAULT_ITEMS} slots alike; got {len(self.classes)} and {len(self.products)}")
+        sources = []
+        for c, k in zip(self.classes, self.products):
+            check_scalar(c, "classes", low=EMPTY, high=len(CLASS_NAMES) - 1)
+            of_class = np.flatnonzero(test_classes == c) if c != EMPTY else np.array([EMPTY])
+            check_scalar(k, "products", low=0, high=len(of_class) - 1)
+            sources.append(of_class[k])
+        offsets = np.random.default_rng(self.seed).integers(0, DEFAULT_SLOT - PRODUCT + 1, size=(1, len(sources), 2))
+        return place(test_images, test_classes, np.array([sources]), offsets, source_split="test")
+
+
+def class_maps(model: keras.Model, images: np.ndarray, method: str = "CAM", layer: str = LAST_CONV) -> cam.ClassMaps:
+    """Raw maps of every class at ``layer``'s resolution, with the functions notebook 05 uses.
+
+    ``"CAM"`` is :func:`helpers.cam.class_activation_maps` (``last_conv`` only);
+    ``"Grad-CAM"`` and ``"Grad-CAM++"`` are :func:`helpers.gradcam.grad_cam`
+    at ``layer``. The probabilities are CAM's (the network's output), so they
+    do not depend on the method.
+    """
+    check_choice(method, "method", tuple(METHODS))
+    result = cam.class_activation_maps(model, images, upsampled=False)
+    if method == "CAM":
+        if layer != LAST_CONV:
+            raise ValueError(f"CAM is defined at {LAST_CONV!r} only; got layer {layer!r} (Grad-CAM takes any convolution)")
+        return result
+    # each canvas once per class, one target class per copy: one backward pass, not ten (one canvas: 50 vs 91 ms at block1_relu1, 29 vs 17 at last_conv)
+    copies, targets = np.repeat(images, NUM_CLASSES, axis=0), np.tile(np.arange(NUM_CLASSES), len(images))
+    maps = gradcam.grad_cam(model, copies, targets, layer=layer, method=METHODS[method], normalize="none", upsampled=False).maps
+    maps = maps.reshape(len(images), NUM_CLASSES, *maps.shape[1:]).transpose(0, 2, 3, 1)
+    return cam.ClassMaps(maps, result.probabilities)
+
+
 class Explorer(widgets.VBox):
-    """Sliders and buttons over precomputed class activation maps.
+    """Controls over the test composites and over canvases the reader composes and covers.
 
     Parameters
     ----------
-    maps : array (N, H, W, 10)
-        Raw class activation maps of every image.
-    probabilities : array (N, 10)
+    model : keras.Model
+        A GAP network (see :func:`helpers.cam.class_activation_maps`).
     composites : Composites
-        The images and their true labels.
+        The images to browse, usually the test split.
+    test_fashion : (images, classes)
+        The Fashion-MNIST test split, where composed products come from.
     threshold : float
         Probability from which a label counts as predicted.
 
     Attributes
     ----------
-    show, image, label, opacity, scale : ipywidgets controls
-        ``show`` filters the images (:data:`FILTERS`); ``image`` moves
-        within the filtered ones.
-    count : ipywidgets.HTML
-        How many images the filter shows.
-    indices : array
-        The images the filter shows (indices into ``composites``).
+    source : ToggleButtons
+        Browse ``composites`` ("test split") or build a canvas ("composed").
+    show, image, count : filter menu, slider within the filter, and its count
+    slot_classes, slot_products, seed : one class menu and product slider per slot, and the offsets' seed
+    covers : one ToggleButton per slot that blanks it
+    method, layer, mode, label, opacity, scale : what the figure shows
     summary : ipywidgets.HTML
         True labels, predictions and whether each is right.
     view : ipywidgets.Image
         The rendered figure (PNG).
     """
 
-    def __init__(self, maps: np.ndarray, probabilities: np.ndarray, composites: Composites, threshold: float = 0.5):
-        self.maps, self.probabilities, self.composites, self.threshold = maps, probabilities, composites, threshold
+    def __init__(self, model: keras.Model, composites: Composites, test_fashion: tuple[np.ndarray, np.ndarray], threshold: float = 0.5):
+        self.model, self.composites, self.test_fashion, self.threshold = model, composites, test_fashion, threshold
+        self.computed: dict[tuple[str, str, bytes], cam.ClassMaps] = {}  # (method, layer, canvas) -> maps, oldest first
+        self.tested = class_maps(model, composites.images)  # every test composite's CAM, at last_conv resolution
+        self.probabilities = self.tested.probabilities
+        self._test_rows = {image.tobytes(): row for row, image in enumerate(composites.images)}
         self.indices = np.arange(len(composites))  # the images the filter shows; the slider moves within them
+        self.source = widgets.ToggleButtons(options=SOURCES, description="image from")
         self.show = widgets.Dropdown(options=FILTERS, description="show")
         self.count = widgets.HTML()
         self.image = widgets.IntSlider(0, 0, len(composites) - 1, description="image", continuous_update=False)
-        self.label = widgets.Dropdown(description="label", options=self._label_options(0))
+        choices = [("empty", EMPTY), *((name, c) for c, name in enumerate(CLASS_NAMES))]
+        self.slot_classes = [widgets.Dropdown(options=choices, value=c, description=f"slot {s + 1}") for s, c in enumerate((6, 0, 7, 8))]
+        last = int(np.bincount(test_fashion[1]).min()) - 1  # 999: each class has 1,000 test images
+        self.slot_products = [widgets.IntSlider(0, 0, last, description="product", continuous_update=False) for _ in range(DEFAULT_ITEMS)]
+        self.seed = widgets.BoundedIntText(0, min=0, max=2**31 - 1, description="seed")
+        self.name = widgets.HTML()
+        self.covers = [widgets.ToggleButton(description=f"cover {s + 1}") for s in range(DEFAULT_ITEMS)]
+        self.method = widgets.ToggleButtons(options=list(METHODS), description="method")
+        layers = gradcam.feature_layers(model).query("type == 'ReLU' or layer == @LAST_CONV")["layer"]  # each block's output
+        self.layer = widgets.Dropdown(options=list(layers), value=LAST_CONV, description="layer", disabled=True)
+        self.mode = widgets.ToggleButtons(options=VIEWS, description="view")
+        self.label = widgets.Dropdown(description="label", options=[("", 0)])
         self.opacity = widgets.FloatSlider(0.6, min=0.0, max=1.0, step=0.05, description="opacity", continuous_update=False)
         self.scale = widgets.ToggleButtons(options=list(SCALES), description="scale")
-        self.summary = widgets.HTML()
-        self.view = widgets.Image(format="png")
-        self.figure, self.artists = self._figure()
+        self.summary, self.view = widgets.HTML(), widgets.Image(format="png")
+        self.figures = {"one label": self._one_label_figure(), "Figure 2": self._figure2()}
         self._updating = False
-        self.image.observe(lambda _: None if self._updating else self._on_image(), "value")
+        self.browse = widgets.HBox([self.show, self.count, self.image])
+        self.compose = widgets.VBox([widgets.HBox([*(widgets.VBox(pair) for pair in zip(self.slot_classes, self.slot_products))]), widgets.HBox([self.seed, self.name])])
         self.show.observe(self._on_filter, "value")
-        for control in (self.label, self.opacity, self.scale):
+        for control in (self.source, self.image):
+            control.observe(lambda _: None if self._updating else self._on_image(), "value")
+        for menu in self.slot_classes:
+            menu.observe(self._on_slot_class, "value")
+        for control in (*self.slot_products, self.seed, *self.covers, self.method, self.layer, self.mode, self.label, self.opacity, self.scale):
             control.observe(lambda _: None if self._updating else self.redraw(), "value")
-        rows = [widgets.HBox([self.show, self.count]), widgets.HBox([self.image, self.label]), widgets.HBox([self.opacity, self.scale])]
+        rows = [self.source, self.browse, self.compose, widgets.HBox(self.covers), widgets.HBox([self.method, self.layer]), self.mode, widgets.HBox([self.label, self.opacity]), self.scale]
         super().__init__([*rows, self.summary, self.view])
         self._on_filter()
 
     @property
     def index(self) -> int:
-        """The index (in ``composites``) of the image shown."""
+        """The index (in ``composites``) of the test image the slider shows."""
         return int(self.indices[self.image.value])
 
-    def _label_options(self, index: int) -> list[tuple[str, int]]:
-        order = np.argsort(self.probabilities[index])[::-1]
-        return [(f"{CLASS_NAMES[c]} ({self.probabilities[index, c]:.2f})", int(c)) for c in order]
+    @property
+    def composition(self) -> Composition:
+        """The composition the slot controls describe."""
+        return Composition(tuple(d.value for d in self.slot_classes), tuple(s.value for s in self.slot_products), self.seed.value)
 
-    def _figure(self) -> tuple[Figure, dict]:
-        figure = Figure(figsize=(8, 2.6), dpi=80, layout="constrained")
-        ax = figure.add_subplot()
-        heat = plots.overlay(ax, self.composites.images[0], self.maps[0, ..., 0])
+    def shown(self) -> tuple[Composites, str]:
+        """The canvas before covering (one composite) and a caption: the test image or the composition."""
+        if self.source.value == "test split":
+            return self.composites.take([self.index]), f"image {self.index}"
+        return self.composition.build(*self.test_fashion), "composed"
+
+    def maps(self, image: np.ndarray, method: str = "CAM") -> cam.ClassMaps:
+        """The raw maps (h, w, 10) and probabilities (10,) of one canvas, computed once per method and layer."""
+        row = self._test_rows.get(image.tobytes()) if method == "CAM" else None
+        if row is not None:  # a test composite: computed with the others, up front
+            return cam.ClassMaps(self.tested.maps[row], self.probabilities[row])
+        layer = LAST_CONV if method == "CAM" else self.layer.value
+        key = (method, layer, image.tobytes())
+        if key not in self.computed:
+            if len(self.computed) >= CACHE_SIZE:
+                del self.computed[next(iter(self.computed))]
+            result = class_maps(self.model, image[None], method, layer)
+            self.computed[key] = cam.ClassMaps(result.maps[0], result.probabilities[0])
+        return self.computed[key]
+
+    def _one_label_figure(self) -> dict:
+        figure = Figure(figsize=(10, 3.0), dpi=80, layout="constrained")
+        ax, bars = figure.subplots(1, 2, width_ratios=[3.2, 1])
+        heat = plots.overlay(ax, self.composites.images[0], np.zeros(self.composites.images.shape[1:]))
         colorbar = figure.colorbar(heat, ax=ax, shrink=0.9, label="scaled activation")  # reserves the label's room
-        ax.set_title(" ")
-        FigureCanvasAgg(figure).draw()  # lay out once; redraws then keep the layout (much faster)
+        return self._laid_out(figure, bars, {"ax": ax, "heats": [heat], "heat_axes": [ax], "colorbar": colorbar})
+
+    def _figure2(self) -> dict:
+        figure = Figure(figsize=(10, 5.6), dpi=80, layout="constrained")
+        image_ax, bars, heat_axes = plots.figure2_axes(figure, TOP_K)
+        plots.show_canvas(image_ax, self.composites.images[0])
+        heats = [plots.overlay(ax, self.composites.images[0], np.zeros(self.composites.images.shape[1:])) for ax in heat_axes]
+        colorbar = figure.colorbar(heats[0], ax=heat_axes, location="bottom", shrink=0.6, aspect=40, label="scaled activation")
+        return self._laid_out(figure, bars, {"ax": image_ax, "heats": heats, "heat_axes": heat_axes, "colorbar": colorbar})
+
+    def _laid_out(self, figure: Figure, bars, artists: dict) -> dict:
+        """Lay the figure out once, with the longest texts; redraws then keep the layout (much faster)."""
+        plots.probability_bars(bars, np.ones(10), np.zeros(10), self.threshold, before=np.ones(10))
+        bars.set_xlabel("")  # the title says it; the legend needs the room
+        longest = f"Grad-CAM++ at {max(self.layer.options, key=len)} of T-shirt/top, p = 1.00 (not present)"
+        for ax in (bars, artists["ax"], *artists["heat_axes"]):
+            ax.set_title(longest if ax in artists["heat_axes"] else " ", fontsize=9)
+        FigureCanvasAgg(figure).draw()
         figure.set_layout_engine("none")
-        return figure, {"ax": ax, "image": ax.images[0], "heat": heat, "colorbar": colorbar}
+        return {"figure": figure, "bars": bars, **artists}
 
     def _on_filter(self, _change: dict | None = None) -> None:
         """Show the images the filter selects, from its first one; an empty filter keeps the current image."""
@@ -143,58 +269,92 @@ class Explorer(widgets.VBox):
             self._on_image()
 
     def _on_image(self) -> None:
-        self._updating = True  # one redraw for the new image, not one per changed control
-        try:
-            options = self._label_options(self.index)
-            self.label.options = options
-            self.label.value = options[0][1]
-        finally:
-            self._updating = False
+        """A new image: show its most probable label (covering or recomposing keeps the label chosen)."""
+        probabilities = self.maps(self.shown()[0].images[0]).probabilities
+        self._set_labels(probabilities, int(np.argmax(probabilities)))
         self.redraw()
 
-    def current_maps(self) -> np.ndarray:
-        """The maps (H, W, 10) of the selected image, on the selected scale."""
-        index = self.index
-        return cam.normalize_maps(self.maps[index : index + 1], SCALES[self.scale.value])[0]
+    def _on_slot_class(self, change: dict) -> None:
+        """A class put in a slot: show its map (emptying a slot keeps the label shown)."""
+        if not self._updating:
+            self._updating = True
+            self.label.value = self.label.value if change["new"] == EMPTY else change["new"]
+            self._updating = False
+            self.redraw()
+
+    def _set_labels(self, probabilities: np.ndarray, chosen: int) -> None:
+        """List the labels, most probable first, each with its probability; select ``chosen``."""
+        self._updating = True
+        try:
+            order = np.argsort(probabilities)[::-1]
+            self.label.options = [(f"{CLASS_NAMES[c]} ({probabilities[c]:.2f})", int(c)) for c in order]
+            self.label.value = chosen
+        finally:
+            self._updating = False
 
     def redraw(self) -> None:
-        """Update the figure for the current controls and re-render it."""
-        index, c = self.index, self.label.value
-        maps = self.current_maps()
-        low, high = (float(maps.min()), float(maps.max())) if self.scale.value != "per map" else (0.0, 1.0)
-        self.artists["image"].set_data(self.composites.images[index])
-        self.artists["heat"].set_data(maps[..., c])
-        self.artists["heat"].set_clim(low, high if high > low else low + 1)
-        self.artists["heat"].set_alpha(self.opacity.value)
-        truth = "true label" if self.composites.labels[index, c] else "not present"
-        self.artists["ax"].set_title(f"image {index}: CAM of {CLASS_NAMES[c]}, p = {self.probabilities[index, c]:.2f} ({truth})")
-        self.artists["colorbar"].set_label("class activation" if self.scale.value == "raw" else "scaled activation")
-        self.summary.value = verdict(self.composites.labels[index], self.probabilities[index], self.threshold)
-        canvas = FigureCanvasAgg(self.figure)
+        """Update the figure and the other outputs for the current controls, and re-render it."""
+        shown, caption = self.shown()
+        image, truth, before = shown.images[0], shown.labels[0], self.maps(shown.images[0]).probabilities
+        covered = [s for s, button in enumerate(self.covers) if button.value]
+        if covered:
+            image = blank_slots(image, covered)
+            truth = np.isin(np.arange(len(CLASS_NAMES)), np.delete(shown.items[0], covered)).astype(np.uint8)
+            caption += ", covered " + " and ".join(f"slot {s + 1}" for s in covered)
+        method, probabilities = self.method.value, self.maps(image).probabilities
+        maps = cam.normalize_maps(cam.upsample(self.maps(image, method).maps[None], image.shape), SCALES[self.scale.value])[0]
+        self._set_labels(probabilities, self.label.value)
+        self._show_controls()
+        one_label, parts = self.mode.value == "one label", self.figures[self.mode.value]
+        labels = [self.label.value] if one_label else list(np.argsort(probabilities)[::-1][:TOP_K])
+        low, high = (float(maps[..., labels].min()), float(maps[..., labels].max())) if self.scale.value != "per map" else (0.0, 1.0)
+        at = "" if method == "CAM" else f" at {self.layer.value}"
+        for ax, heat, c in zip(parts["heat_axes"], parts["heats"], labels):
+            heat.set_data(maps[..., c])
+            heat.set_clim(low, high if high > low else low + 1)
+            heat.set_alpha(self.opacity.value)
+            title = f"{method}{at} of {CLASS_NAMES[c]}, p = {probabilities[c]:.2f} ({'true label' if truth[c] else 'not present'})"
+            ax.set_title(f"{caption}: {title}" if one_label else title, fontsize=9)
+        if not one_label:
+            parts["ax"].set_title(f"{caption}; true labels: {plots.label_names(truth)}", fontsize=9)
+        for ax in {parts["ax"], *parts["heat_axes"]}:
+            ax.images[0].set_data(image)  # the canvas under each map
+        parts["colorbar"].set_label("raw map value" if self.scale.value == "raw" else "scaled activation")
+        plots.update_probability_bars(parts["bars"], probabilities, truth, before if covered else None)
+        parts["bars"].set_title("probabilities, before \u2192 after covering" if covered else "probabilities", fontsize=9)
+        self.summary.value = verdict(truth, probabilities, self.threshold)
+        canvas, buffer = FigureCanvasAgg(parts["figure"]), io.BytesIO()
         canvas.draw()
-        buffer = io.BytesIO()
-        Image.fromarray(np.asarray(canvas.buffer_rgba())).save(buffer, format="png", compress_level=1)
+        Image.fromarray(np.asarray(canvas.buffer_rgba())).save(buffer, format="png", compress_level=1)  # light compression: fast
         self.view.value = buffer.getvalue()
+
+    def picture(self, covers: tuple[int, ...] = (), **values) -> tuple[str, bytes]:
+        """The verdict (HTML) and figure (PNG) for other control values; the controls are then set back.
+
+        ``values`` maps control names to values (``source="composed", mode="Figure 2"``);
+        ``covers`` lists the slots to cover (0 = leftmost). For a page without a live kernel.
+        """
+        controls = [getattr(self, name) for name in values] + self.covers
+        saved = [control.value for control in controls]
+        try:
+            for control, value in zip(controls, [*values.values(), *(s in covers for s in range(len(self.covers)))]):
+                control.value = value
+            return self.summary.value, self.view.value
+        finally:
+            for control, value in zip(controls, saved):
+                control.value = value
+
+    def _show_controls(self) -> None:
+        """Show the controls of the current source and view, and the composition's name."""
+        composing = self.source.value == "composed"
+        self.browse.layout.display, self.compose.layout.display = ("none", None) if composing else (None, "none")
+        self.name.value = f"<code>{self.composition.name()}</code>"
+        self.layer.disabled = self.method.value == "CAM"
+        self.label.disabled = self.mode.value == "Figure 2"
+        for classes, products in zip(self.slot_classes, self.slot_products):
+            products.disabled = classes.value == EMPTY
 
 
 def explore(model: keras.Model, composites: Composites, threshold: float = 0.5) -> Explorer:
-    """Build the explorer for ``composites``, computing all their maps once.
-
-    Parameters
-    ----------
-    model : keras.Model
-        A GAP network (see :func:`helpers.cam.class_activation_maps`).
-    composites : Composites
-        Usually the test split.
-    threshold : float
-        Probability from which a label counts as predicted.
-
-    Returns
-    -------
-    Explorer
-        Display it (it is an ``ipywidgets.VBox``).
-    """
-    result = cam.class_activation_maps(model, composites.images)
-    return Explorer(result.maps, result.probabilities, composites, threshold)
-
-
+    """Build the explorer for ``composites`` (usually the test split), composing from the Fashion-MNIST test split."""
+    return Explorer(model, composites, fashion.load()[1], threshold)

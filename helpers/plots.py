@@ -42,6 +42,11 @@ def show_canvas(ax: plt.Axes, image: np.ndarray) -> None:
     hide_ticks(ax)
 
 
+def label_names(labels: np.ndarray) -> str:
+    """The names of a multi-hot label set, comma-separated ("none" for the empty set)."""
+    return ", ".join(CLASS_NAMES[c] for c in np.flatnonzero(labels)) or "none"
+
+
 def label_legend(
     ax: plt.Axes, threshold: float | None = None, names: tuple[str, str] = ("true label", "not present"), **placement
 ) -> None:
@@ -239,7 +244,7 @@ def head_probabilities(image: np.ndarray, probabilities: dict[str, np.ndarray], 
     grid = figure.add_gridspec(2, len(probabilities), height_ratios=[1, 2.2])
     top = figure.add_subplot(grid[0, :])
     show_canvas(top, image)
-    top.set_title("true labels: " + ", ".join(CLASS_NAMES[c] for c in np.flatnonzero(labels)))
+    top.set_title(f"true labels: {label_names(labels)}")
     top.axis("off")
     for column, (name, values) in enumerate(probabilities.items()):
         values = np.asarray(values, dtype=float)
@@ -371,18 +376,51 @@ def overlay(ax: plt.Axes, image: np.ndarray, heatmap: np.ndarray, alpha: float =
     return ax.imshow(heatmap, cmap=HEATMAP, alpha=alpha, vmin=vmin, vmax=vmax, interpolation="nearest")
 
 
-def probability_bars(ax: plt.Axes, probabilities: np.ndarray, true_labels: np.ndarray, threshold: float = 0.5) -> None:
-    """Horizontal bars of the 10 label probabilities, true labels in bold, the threshold dashed."""
-    truth = np.asarray(true_labels, dtype=bool)
-    ax.barh(range(NUM_CLASSES), probabilities, color=[PRESENT if t else ABSENT for t in truth])
+def probability_bars(
+    ax: plt.Axes,
+    probabilities: np.ndarray,
+    true_labels: np.ndarray,
+    threshold: float = 0.5,
+    before: np.ndarray | None = None,
+    *,
+    values: bool = False,
+) -> None:
+    """Horizontal bars of the 10 label probabilities, true labels in bold, the threshold dashed.
+
+    ``before`` (probabilities of the same labels before a change, such as a
+    covered product) is drawn as outlined bars, with ``before -> after``
+    written right of the axes; ``values`` writes the probabilities there.
+    With either, :func:`update_probability_bars` can redraw the values later.
+    """
+    ax.barh(range(NUM_CLASSES), np.zeros(NUM_CLASSES))
+    if before is not None or values:
+        ax.barh(range(NUM_CLASSES), np.zeros(NUM_CLASSES), fill=False, edgecolor="black", linewidth=0.8)
+        for row in range(NUM_CLASSES):  # x in axes fractions, y in bar rows
+            ax.text(1.03, row, "", transform=ax.get_yaxis_transform(), va="center", fontsize=8)
     ax.axvline(threshold, color="black", linestyle="--", linewidth=1)
     ax.set_yticks(range(NUM_CLASSES), CLASS_NAMES)
-    for tick, t in zip(ax.get_yticklabels(), truth):
-        tick.set_fontweight("bold" if t else "normal")
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
     ax.set_xlabel("predicted probability")
     label_legend(ax, threshold, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3, frameon=False)
+    update_probability_bars(ax, probabilities, true_labels, before)
+
+
+def update_probability_bars(ax: plt.Axes, probabilities: np.ndarray, true_labels: np.ndarray, before: np.ndarray | None = None) -> None:
+    """Set new values on bars that :func:`probability_bars` drew (with ``before`` or ``values``): much faster than drawing anew."""
+    truth = np.asarray(true_labels, dtype=bool)
+    for bar, p, t in zip(ax.containers[0], probabilities, truth):
+        bar.set_width(p)
+        bar.set_color(PRESENT if t else ABSENT)
+    for tick, t in zip(ax.get_yticklabels(), truth):
+        tick.set_fontweight("bold" if t else "normal")
+    if len(ax.containers) > 1:
+        for row, (outline, text, p) in enumerate(zip(ax.containers[1], ax.texts, probabilities)):
+            outline.set_width(0 if before is None else before[row])
+            text.set_text(f"{p:.2f}" if before is None else f"{before[row]:.2f} \u2192 {p:.2f}")
+    names = ("true label", "not present") if before is None else ("true label (after)", "not present (after)")
+    for text, name in zip(ax.get_legend().texts, names):
+        text.set_text(name)
 
 
 def cam_steps(
@@ -431,6 +469,13 @@ def cam_steps(
     return figure
 
 
+def figure2_axes(figure: Figure, top_k: int) -> tuple[plt.Axes, plt.Axes, list[plt.Axes]]:
+    """Lay out the study's Figure 2 on ``figure``: the image above ``top_k`` map axes, the probability bars beside them."""
+    grid = figure.add_gridspec(top_k + 1, 2, width_ratios=[1.7, 1])
+    image_ax, bars_ax = figure.add_subplot(grid[0, 0]), figure.add_subplot(grid[:, 1])
+    return image_ax, bars_ax, [figure.add_subplot(grid[row, 0]) for row in range(1, top_k + 1)]
+
+
 def figure2(
     image: np.ndarray,
     probabilities: np.ndarray,
@@ -463,16 +508,12 @@ def figure2(
     """
     order = np.argsort(probabilities)[::-1][:top_k]
     figure = plt.figure(figsize=(11, 1.3 * (top_k + 1)), layout="constrained")
-    grid = figure.add_gridspec(top_k + 1, 2, width_ratios=[1.7, 1])
-    image_ax = figure.add_subplot(grid[0, 0])
+    image_ax, bars_ax, heat_axes = figure2_axes(figure, top_k)
     show_canvas(image_ax, image)
-    truth = ", ".join(CLASS_NAMES[c] for c in np.flatnonzero(true_labels))
-    image_ax.set_title(f"(a) the image; true labels: {truth}", fontsize=10)
-    bars_ax = figure.add_subplot(grid[:, 1])
+    image_ax.set_title(f"(a) the image; true labels: {label_names(true_labels)}", fontsize=10)
     probability_bars(bars_ax, probabilities, true_labels, threshold)
     bars_ax.set_title("(b) predicted probabilities", fontsize=10)
     low, high = float(maps[..., order].min()), float(maps[..., order].max())
-    heat_axes = [figure.add_subplot(grid[row, 0]) for row in range(1, top_k + 1)]
     for ax, c in zip(heat_axes, order):
         artist = overlay(ax, image, maps[..., c], alpha, low, high)
         verdict = "true label" if true_labels[c] else "not present"

@@ -136,3 +136,30 @@ def test_too_small_pool_is_refused(fashion_data, rng):
 def test_images_of_the_wrong_shape_are_refused(rng):
     with pytest.raises(ValueError, match=r"images must be uint8 of shape \(M, 28, 28\); got float64 \(4, 28, 28\)"):
         composite.compose(np.zeros((4, 28, 28)), np.zeros(4, int), np.arange(4), 1, rng)
+
+
+def test_blank_slots_darkens_only_the_slots_named(splits):
+    image = splits["test"].images[0]
+    covered = composite.blank_slots(image, [0, 3])
+    assert covered[:, :32].max() == 0 and covered[:, 96:].max() == 0
+    assert np.array_equal(covered[:, 32:96], image[:, 32:96]) and image[:, :32].max() > 0  # the original is kept
+    with pytest.raises(ValueError, match="slots must hold indices from 0 to 3"):
+        composite.blank_slots(image, [4])
+
+
+def test_take_keeps_every_field_of_the_rows_chosen(splits):
+    test = splits["test"]
+    two = test.take([5, 2])
+    for field in ("images", "labels", "items", "boxes", "sources"):
+        assert np.array_equal(getattr(two, field), getattr(test, field)[[5, 2]]), field
+    assert two.source_split == "test"
+
+
+def test_compose_places_its_products_with_place(fashion_data, rng):
+    (x, y), _ = fashion_data
+    built = composite.compose(x, y, np.arange(100), 3, rng, variable_count=True)
+    offsets = np.zeros((*built.sources.shape, 2), int)
+    present = built.sources != composite.EMPTY
+    offsets[present] = built.boxes[present][:, :2] - np.stack([np.nonzero(present)[1] * 32, np.zeros(present.sum(), int)], axis=1)
+    again = composite.place(x, y, built.sources, offsets)
+    assert all(np.array_equal(getattr(again, f), getattr(built, f)) for f in ("images", "labels", "items", "boxes", "sources"))

@@ -5,15 +5,23 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from helpers import explorer
+from helpers import cam, explorer, gradcam
+from helpers.composite import EMPTY
 from helpers.model import build_gap_cnn
 
 
 @pytest.fixture(scope="module")
-def app(splits):
-    test = splits["test"]
-    small = type(test)(*(getattr(test, f)[:6] for f in ("images", "labels", "items", "boxes", "sources")), test.source_split)
-    return explorer.explore(build_gap_cnn(((8,),), last_filters=8), small)
+def network():
+    return build_gap_cnn(((8,),), last_filters=8)
+
+
+@pytest.fixture(scope="module")
+def app(network, splits):
+    return explorer.explore(network, splits["test"].take(range(6)))
+
+
+def canvas_shown(app) -> np.ndarray:
+    return app.figures[app.mode.value]["ax"].images[0].get_array()
 
 
 def test_explorer_renders_a_png(app):
@@ -24,7 +32,7 @@ def test_moving_the_image_slider_changes_the_figure(app):
     before = app.view.value
     app.image.value = 3
     assert app.view.value != before
-    assert app.artists["image"].get_array().tolist() == app.composites.images[3].tolist()
+    assert canvas_shown(app).tolist() == app.composites.images[3].tolist()
 
 
 def test_new_image_selects_its_top_predicted_label(app):
@@ -33,11 +41,13 @@ def test_new_image_selects_its_top_predicted_label(app):
     assert len(app.label.options) == 10
 
 
-def test_changing_label_opacity_and_scale_redraws(app):
-    for control, value in ((app.label, app.label.options[-1][1]), (app.opacity, 0.2), (app.scale, "raw")):
+def test_every_display_control_redraws(app):
+    changes = ((app.label, app.label.options[-1][1]), (app.opacity, 0.2), (app.scale, "raw"), (app.method, "Grad-CAM"), (app.mode, "Figure 2"))
+    for control, value in changes:
         before = app.view.value
         control.value = value
         assert app.view.value != before, control.description
+    app.mode.value, app.method.value, app.scale.value = "one label", "CAM", "per image"
 
 
 def test_summary_marks_hits_false_alarms_and_misses():
@@ -73,7 +83,7 @@ def test_the_filter_sets_the_count_and_the_slider_moves_within_it(app):
         before = app.view.value
         app.image.value = 1
         assert app.index == wrong[1] and app.view.value != before
-        assert app.artists["ax"].get_title().startswith(f"image {wrong[1]}:")
+        assert app.figures["one label"]["ax"].get_title().startswith(f"image {wrong[1]}:")
     app.show.value = "all"
     assert app.image.max == 5 and app.index == 0
 
@@ -84,3 +94,117 @@ def test_an_empty_filter_keeps_the_image_and_says_so(app):
     app.show.value = empty
     assert app.count.value == "0 of 6 images" and app.index == shown
     app.show.value = "all"
+
+
+def test_a_composition_is_reproducible_and_made_of_the_named_test_products(fashion_data):
+    test_images, test_classes = fashion_data[1]
+    composition = explorer.Composition((6, 0, EMPTY, 8), (12, 3, 0, 40), seed=5)
+    built = composition.build(test_images, test_classes)
+    assert built.images.tobytes() == composition.build(test_images, test_classes).images.tobytes()
+    assert built.items[0].tolist() == [6, 0, EMPTY, 8] and np.flatnonzero(built.labels[0]).tolist() == [0, 6, 8]
+    assert built.source_split == "test" and built.images[0, :, 64:96].max() == 0  # the empty slot stays dark
+    for slot, (c, k) in enumerate(zip(composition.classes, composition.products)):
+        if c == EMPTY:
+            continue
+        source = np.flatnonzero(test_classes == c)[k]
+        x0, y0, x1, y1 = built.boxes[0, slot]
+        assert built.sources[0, slot] == source and x0 // 32 == slot
+        assert np.array_equal(built.images[0, y0:y1, x0:x1], test_images[source])
+    moved = explorer.Composition(composition.classes, composition.products, seed=6).build(test_images, test_classes)
+    assert not np.array_equal(moved.boxes, built.boxes) and composition.name() == "Shirt #12 | T-shirt/top #3 | empty | Bag #40 (seed 5)"
+
+
+@pytest.mark.parametrize(
+    ("classes", "products", "seed", "message"),
+    [((10,), (0,), 0, "classes must be"), ((0,), (1000,), 0, "products must be"), ((0, 1), (0,), 0, "1 to 4 slots"), ((0,), (0,), -1, "seed must be")],
+)
+def test_a_bad_composition_names_what_is_wrong(fashion_data, classes, products, seed, message):
+    with pytest.raises(ValueError, match=message):
+        explorer.Composition(classes, products, seed).build(*fashion_data[1])
+
+
+def test_class_maps_are_the_functions_notebook_05_uses(network, splits):
+    images = splits["test"].images[:3]
+    reference = cam.class_activation_maps(network, images, upsampled=False)
+    mine = explorer.class_maps(network, images, "CAM")
+    assert np.array_equal(mine.maps, reference.maps) and np.array_equal(mine.probabilities, reference.probabilities)
+    plus = explorer.class_maps(network, images, "Grad-CAM++", layer="last_conv")
+    expected = gradcam.grad_cam(network, images, "all", method="grad_cam_pp", normalize="none", upsampled=False).maps
+    assert np.allclose(plus.maps, expected) and np.array_equal(plus.probabilities, reference.probabilities)
+    with pytest.raises(ValueError, match="CAM is defined at 'last_conv' only"):
+        explorer.class_maps(network, images, "CAM", layer="block1_relu1")
+
+
+def test_switching_the_method_calls_grad_cam_with_that_method(app, monkeypatch):
+    calls = []
+    original = gradcam.grad_cam
+    monkeypatch.setattr(gradcam, "grad_cam", lambda *args, **kwargs: calls.append(kwargs) or original(*args, **kwargs))
+    app.image.value = 4
+    app.method.value = "Grad-CAM++"
+    app.layer.value = app.layer.options[0]
+    assert [(c["method"], c["layer"]) for c in calls] == [("grad_cam_pp", "last_conv"), ("grad_cam_pp", app.layer.options[0])]
+    assert " at " + app.layer.options[0] in app.figures["one label"]["ax"].get_title()
+    app.method.value, app.layer.value = "CAM", "last_conv"
+
+
+def test_composing_shows_the_composition_and_its_verdict(app):
+    app.source.value = "composed"
+    try:
+        expected = app.composition.build(*app.test_fashion)
+        assert canvas_shown(app).tolist() == expected.images[0].tolist()
+        assert app.browse.layout.display == "none" and app.compose.layout.display is None
+        before, summary = app.view.value, app.summary.value
+        app.slot_classes[2].value = 3  # a Dress in slot 3
+        assert app.view.value != before and "Dress" in app.summary.value and app.summary.value != summary
+        assert app.label.value == 3 and " of Dress," in app.figures["one label"]["ax"].get_title()  # the new product's map
+        assert canvas_shown(app).tolist() == app.composition.build(*app.test_fashion).images[0].tolist()
+        assert "Dress #0" in app.name.value
+    finally:
+        app.source.value = "test split"
+
+
+def test_covering_a_slot_changes_the_canvas_there_only_and_drops_its_label(app):
+    app.source.value = "composed"
+    try:
+        uncovered = canvas_shown(app).copy()
+        app.covers[1].value = True
+        covered = canvas_shown(app)
+        changed = np.flatnonzero((covered != uncovered).any(axis=0))
+        assert changed.size and changed.min() >= 32 and changed.max() < 64 and covered[:, 32:64].max() == 0
+        dropped = app.composition.classes[1]
+        assert f"{explorer.CLASS_NAMES[dropped]}" not in app.figures["one label"]["ax"].get_title().split(":")[0]
+        assert "covered slot 2" in app.figures["one label"]["ax"].get_title()
+        assert app.figures["one label"]["bars"].get_title() == "probabilities, before \u2192 after covering"
+        assert any("\u2192" in text.get_text() for text in app.figures["one label"]["bars"].texts)
+    finally:
+        app.covers[1].value = False
+        app.source.value = "test split"
+
+
+def test_nothing_is_computed_twice(app, monkeypatch):
+    calls = []
+    original = explorer.class_maps
+    monkeypatch.setattr(explorer, "class_maps", lambda *args: calls.append(args[2:]) or original(*args))
+    for index in (1, 2, 1, 2):  # test composites: their CAMs were computed up front
+        app.image.value = index
+    assert calls == []
+    app.source.value = "composed"
+    try:
+        for product in (5, 6, 5, 6):
+            app.slot_products[0].value = product
+        assert len(calls) == 2  # one forward pass per new canvas
+        app.method.value = "Grad-CAM"
+        app.method.value = "CAM"
+        app.method.value = "Grad-CAM"
+        assert len(calls) == 3
+    finally:
+        app.method.value, app.source.value = "CAM", "test split"
+
+
+
+def test_a_picture_of_other_settings_leaves_the_controls_as_they_were(app):
+    shown, summary = app.view.value, app.summary.value
+    text, png = app.picture(covers=(1,), source="composed", mode="Figure 2")
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and png != shown and text != summary
+    assert app.source.value == "test split" and app.mode.value == "one label" and not any(b.value for b in app.covers)
+    assert app.view.value == shown and app.summary.value == summary

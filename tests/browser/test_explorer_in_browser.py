@@ -1,8 +1,11 @@
 """Notebook 04 in a real JupyterLab and a real Chromium: run it all, then use the CAM explorer.
 
-The explorer is ipywidgets: an image slider, a label chooser and an Output that
-shows the matplotlib figure. Only a browser shows that the widgets render, that
-moving them redraws the figure, and that nothing raises on the way.
+The explorer is ipywidgets: sliders, menus and buttons over an Image widget that
+shows the matplotlib figure. The test uses it as a reader would: moves the image,
+picks a label and a filter, composes a canvas and changes a slot, covers a slot,
+switches the method and the view. Only a browser shows that the widgets render,
+that each change redraws the figure (and the verdict line when the labels
+change), and that nothing raises on the way.
 Screenshots land in test-artifacts/browser/ for the CI log.
 """
 
@@ -109,6 +112,21 @@ def _choose_other_label(chooser: Locator) -> str:
     return other
 
 
+def _control(page: Page, kind: str, description: str) -> Locator:
+    """The one widget of ``kind`` (a CSS class such as ``.widget-dropdown``) whose label reads ``description``."""
+    control = page.locator(kind).filter(has=page.locator(".widget-label", has_text=description))
+    expect(control).to_have_count(1)
+    return control
+
+
+def _press(buttons: Locator, text: str) -> None:
+    """Click the toggle button reading ``text`` and wait until it shows as pressed."""
+    button = buttons.locator("button.widget-toggle-button", has_text=text)
+    expect(button).to_have_count(1)
+    button.click()
+    expect(button).to_contain_class("mod-active")
+
+
 def _report_artifacts() -> None:
     print(f"\nbrowser screenshots in {ARTIFACTS}:")
     for path in sorted(ARTIFACTS.glob("*.png")):
@@ -181,7 +199,31 @@ def test_explorer_redraws_when_image_and_label_change(jupyter_lab):
             assert 0 < wrong < 1000, count.inner_text()
             _shot(explorer, "4-explorer-wrong-label-sets.png")
 
-            assert len({src_before, src_image, src_label, src_filter}) == 4, "each change must draw a new figure"
+            # Compose, change a slot, cover a slot, switch the method and the view: each draws a new figure;
+            # the verdict line changes with the canvas, and stays when only the map changes.
+            verdict = explorer.locator(".widget-html").filter(has_text="Labels (").first
+            sources = []
+            steps = [
+                ("5-explorer-composed", "composing a canvas", True, lambda: _press(_control(page, ".widget-toggle-buttons", "image from"), "composed")),
+                ("6-explorer-slot-3-dress", "putting a Dress in slot 3", True, lambda: _control(page, ".widget-dropdown", "slot 3").locator("select").select_option(label="Dress")),
+                ("7-explorer-cover-2", "covering slot 2", True, lambda: _press(explorer, "cover 2")),
+                ("8-explorer-grad-cam-pp", "switching the method to Grad-CAM++", False, lambda: _press(_control(page, ".widget-toggle-buttons", "method"), "Grad-CAM++")),
+                ("9-explorer-figure-2", "switching to the Figure 2 view", False, lambda: _press(_control(page, ".widget-toggle-buttons", "view"), "Figure 2")),
+            ]
+            src = src_filter
+            for name, change, verdict_changes, act in steps:
+                said = verdict.inner_text()
+                act()
+                src = _figure_changed(page, explorer, src, change)
+                sources.append(src)
+                if verdict_changes:
+                    expect(verdict).not_to_have_text(said)
+                else:
+                    assert verdict.inner_text() == said, f"the verdict changed after {change}, which keeps the canvas"
+                _shot(explorer, f"{name}.png")
+            assert "Dress" in verdict.inner_text(), verdict.inner_text()
+
+            assert len({src_before, src_image, src_label, src_filter, *sources}) == 9, "each change must draw a new figure"
             assert figure_image != figure_before and explorer_image != explorer_before, f"image {image} looks unchanged"
             assert figure_label != figure_image and explorer_label != explorer_image, f"label {label!r} looks unchanged"
             _assert_no_errors(page)
