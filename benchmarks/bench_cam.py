@@ -30,7 +30,8 @@ def redraw_kinds(app: explorer.Explorer) -> list[tuple[str, dict, list]]:
 
     A new composition is one not shown before, so its forward pass (or
     gradient) is timed with it; before each cover move the explorer forgets
-    what it computed, so each covered (or uncovered) canvas is computed anew.
+    what it computed, so the covered and the uncovered canvas are computed
+    anew (two forward passes: the bars show both).
     """
     products = range(1, MOVES + 1)
 
@@ -40,7 +41,7 @@ def redraw_kinds(app: explorer.Explorer) -> list[tuple[str, dict, list]]:
 
     return [
         ("test image (CAM, precomputed)", {}, setters(app.image, range(1, MOVES + 1))),
-        ("label", {}, setters(app.label, [app.label.options[i % 9 + 1][1] for i in range(MOVES)])),
+        ("label", {}, [lambda i=i: setattr(app.label, "value", app.label.options[i % 9 + 1][1]) for i in range(MOVES)]),
         ("filter", {}, setters(app.show, [explorer.FILTERS[i % 5 + 1] if i % 2 else "all" for i in range(MOVES)])),
         ("new composition (CAM: a forward pass)", {"source": "composed"}, setters(app.slot_products[0], products)),
         ("cover or uncover a slot (CAM, computed anew)", {"source": "composed"}, [cover] * MOVES),

@@ -117,17 +117,7 @@ def compose(
     check_scalar(items_per_image, "items_per_image", low=1, high=4)
     check_scalar(slot, "slot", low=PRODUCT)
     check_scalar(count, "count", low=0)
-    check_choice(source_split, "source_split", ("train", "test"))
-    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (PRODUCT, PRODUCT):
-        raise ValueError(
-            f"images must be uint8 of shape (M, {PRODUCT}, {PRODUCT}); "
-            f"got {images.dtype} {images.shape}"
-        )
-    classes = np.asarray(classes)
-    if classes.shape != images.shape[:1] or not np.issubdtype(classes.dtype, np.integer):
-        raise ValueError(f"classes must be one integer class id per image, shape ({len(images)},); got {classes.dtype} {classes.shape}")
-    if classes.size and (classes.min() < 0 or classes.max() >= NUM_CLASSES):
-        raise ValueError(f"classes must be class ids from 0 to {NUM_CLASSES - 1}; got values from {classes.min()} to {classes.max()}")
+    classes = _check_products(images, classes, source_split)
     pool = check_indices(pool, "pool", len(images), distinct=True)
 
     if variable_count:
@@ -159,21 +149,36 @@ def place(
 
     Parameters
     ----------
-    images, classes
-        As in :func:`compose` (checked there).
+    images, classes, slot, source_split
+        As in :func:`compose`.
     sources : int array (N, items_per_image)
         Index into ``images`` of each slot's product, :data:`EMPTY` for a
         dark slot.
     offsets : int array (N, items_per_image, 2)
         ``dx, dy`` of each product inside its slot, from 0 to ``slot - 28``;
         ignored for empty slots.
-    slot, source_split
-        As in :func:`compose`.
 
     Returns
     -------
     Composites
+
+    Raises
+    ------
+    ValueError
+        For the bad inputs of :func:`compose`, sources that are not indices
+        into ``images`` (or ``EMPTY``), or offsets of the wrong shape or range.
     """
+    classes = _check_products(images, classes, source_split)
+    check_scalar(slot, "slot", low=PRODUCT)
+    sources = np.asarray(sources)
+    if sources.ndim != 2 or not 1 <= sources.shape[1] <= 4:
+        raise ValueError(f"sources must have shape (N, items_per_image) with 1 to 4 slots; got shape {sources.shape}")
+    check_indices(sources[sources != EMPTY], "sources", len(images))
+    offsets = np.asarray(offsets)
+    if offsets.shape != (*sources.shape, 2) or not np.issubdtype(offsets.dtype, np.integer):
+        raise ValueError(f"offsets must be integers of shape {(*sources.shape, 2)}; got {offsets.dtype} {offsets.shape}")
+    if offsets.size and (offsets.min() < 0 or offsets.max() > slot - PRODUCT):
+        raise ValueError(f"offsets must be from 0 to {slot - PRODUCT} (slot - {PRODUCT}); got values from {offsets.min()} to {offsets.max()}")
     occupied = sources != EMPTY
     count, items_per_image = sources.shape
     chosen, offsets = sources[occupied], offsets[occupied]
@@ -203,15 +208,31 @@ def place(
     return Composites(canvas, labels, items, boxes, sources.astype(np.int32), source_split)
 
 
-def blank_slots(image: np.ndarray, slots, slot: int = DEFAULT_SLOT) -> np.ndarray:
+def blank_slots(image: np.ndarray, slots: np.ndarray | list[int], slot: int = DEFAULT_SLOT) -> np.ndarray:
     """Return a copy of one canvas (H, W) with the given slots (0 = leftmost) set to the dark background, 0."""
     if np.ndim(image) != 2:
         raise ValueError(f"image must be one canvas of shape (H, W); got shape {np.shape(image)}")
-    slots = check_indices(list(slots) or np.empty(0, int), "slots", np.shape(image)[1] // slot)
+    slots = check_indices(slots, "slots", np.shape(image)[1] // slot)
     covered = np.array(image, copy=True)
     for s in slots:
         covered[:, s * slot : (s + 1) * slot] = 0
     return covered
+
+
+def _check_products(images: np.ndarray, classes: np.ndarray, source_split: str) -> np.ndarray:
+    """Check the Fashion-MNIST images, their class ids and the split named; return the ids as an array."""
+    check_choice(source_split, "source_split", ("train", "test"))
+    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (PRODUCT, PRODUCT):
+        raise ValueError(
+            f"images must be uint8 of shape (M, {PRODUCT}, {PRODUCT}); "
+            f"got {images.dtype} {images.shape}"
+        )
+    classes = np.asarray(classes)
+    if classes.shape != images.shape[:1] or not np.issubdtype(classes.dtype, np.integer):
+        raise ValueError(f"classes must be one integer class id per image, shape ({len(images)},); got {classes.dtype} {classes.shape}")
+    if classes.size and (classes.min() < 0 or classes.max() >= NUM_CLASSES):
+        raise ValueError(f"classes must be class ids from 0 to {NUM_CLASSES - 1}; got values from {classes.min()} to {classes.max()}")
+    return classes
 
 
 def _random_occupancy(rng: np.random.Generator, count: int, items_per_image: int) -> np.ndarray:

@@ -3,13 +3,15 @@
 The pure pieces (:func:`verdict`, :func:`matching_images`, :class:`Composition`,
 :func:`class_maps`) are tested on their own; :class:`Explorer` wires them to
 controls. Each canvas's maps are computed once per method and layer and kept;
-moving a control then only updates the artists of one of two matplotlib
-figures and re-renders it to PNG.
+a redraw updates the artists of one of two figures laid out once
+(:func:`helpers.plots.explorer_figure`) and renders it to PNG.
 """
 
 from __future__ import annotations
 
 import io
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import ipywidgets as widgets
@@ -17,11 +19,10 @@ import keras
 import numpy as np
 import seaborn as sns
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from PIL import Image
 
 from helpers import cam, fashion, gradcam, plots
-from helpers._checks import check_choice, check_scalar
+from helpers._checks import check_choice, check_indices, check_scalar
 from helpers.composite import DEFAULT_ITEMS, DEFAULT_SLOT, EMPTY, PRODUCT, Composites, blank_slots, place
 from helpers.fashion import CLASS_NAMES, NUM_CLASSES
 from helpers.model import LAST_CONV
@@ -32,6 +33,7 @@ METHODS = {"CAM": "cam", "Grad-CAM": "grad_cam", "Grad-CAM++": "grad_cam_pp"}
 SOURCES = ("test split", "composed")
 VIEWS = ("one label", "Figure 2")
 TOP_K = 3  # maps in the Figure 2 view
+STATE = ("show", "image", "source", "method", "layer", "mode", "scale", "opacity", "label")  # in the order picture() sets them
 CACHE_SIZE = 256  # computed canvases kept (at most ~40 MB at full resolution)
 RIGHT, WRONG = (sns.color_palette(plots.PALETTE).as_hex()[i] for i in (0, 3))  # blue and vermilion
 
@@ -80,7 +82,8 @@ class Composition:
     classes : tuple of int
         Class id per slot, :data:`~helpers.composite.EMPTY` (-1) for a dark slot.
     products : tuple of int
-        Which product of that class: 0 is its first image in the test split.
+        Which product of that class: 0 is its first image in the test split
+        (ignored for an empty slot).
     seed : int
         Draws each product's offset in its slot, as :func:`helpers.composite.compose` does.
     """
@@ -101,33 +104,29 @@ class Composition:
             raise ValueError(f"classes and products must give 1 to {DEFAULT_ITEMS} slots alike; got {len(self.classes)} and {len(self.products)}")
         sources = []
         for c, k in zip(self.classes, self.products):
-            check_scalar(c, "classes", low=EMPTY, high=len(CLASS_NAMES) - 1)
-            of_class = np.flatnonzero(test_classes == c) if c != EMPTY else np.array([EMPTY])
-            check_scalar(k, "products", low=0, high=len(of_class) - 1)
-            sources.append(of_class[k])
+            check_scalar(c, "classes", low=EMPTY, high=NUM_CLASSES - 1)
+            of_class = np.flatnonzero(test_classes == c)
+            sources.append(EMPTY if c == EMPTY else of_class[check_scalar(k, "products", low=0, high=len(of_class) - 1)])
         offsets = np.random.default_rng(self.seed).integers(0, DEFAULT_SLOT - PRODUCT + 1, size=(1, len(sources), 2))
         return place(test_images, test_classes, np.array([sources]), offsets, source_split="test")
 
 
 def class_maps(model: keras.Model, images: np.ndarray, method: str = "CAM", layer: str = LAST_CONV) -> cam.ClassMaps:
-    """Raw maps of every class at ``layer``'s resolution, with the functions notebook 05 uses.
+    """Raw maps of every class at ``layer``'s resolution, and the probabilities, with the functions notebook 05 uses.
 
     ``"CAM"`` is :func:`helpers.cam.class_activation_maps` (``last_conv`` only);
-    ``"Grad-CAM"`` and ``"Grad-CAM++"`` are :func:`helpers.gradcam.grad_cam`
-    at ``layer``. The probabilities are CAM's (the network's output), so they
-    do not depend on the method.
+    ``"Grad-CAM"`` and ``"Grad-CAM++"`` are :func:`helpers.gradcam.grad_cam` at ``layer``.
     """
     check_choice(method, "method", tuple(METHODS))
-    result = cam.class_activation_maps(model, images, upsampled=False)
     if method == "CAM":
         if layer != LAST_CONV:
             raise ValueError(f"CAM is defined at {LAST_CONV!r} only; got layer {layer!r} (Grad-CAM takes any convolution)")
-        return result
+        return cam.class_activation_maps(model, images, upsampled=False)
     # each canvas once per class, one target class per copy: one backward pass, not ten (one canvas: 50 vs 91 ms at block1_relu1, 29 vs 17 at last_conv)
     copies, targets = np.repeat(images, NUM_CLASSES, axis=0), np.tile(np.arange(NUM_CLASSES), len(images))
-    maps = gradcam.grad_cam(model, copies, targets, layer=layer, method=METHODS[method], normalize="none", upsampled=False).maps
-    maps = maps.reshape(len(images), NUM_CLASSES, *maps.shape[1:]).transpose(0, 2, 3, 1)
-    return cam.ClassMaps(maps, result.probabilities)
+    result = gradcam.grad_cam(model, copies, targets, layer=layer, method=METHODS[method], normalize="none", upsampled=False)
+    maps = result.maps.reshape(len(images), NUM_CLASSES, *result.maps.shape[1:]).transpose(0, 2, 3, 1)
+    return cam.ClassMaps(maps, result.probabilities[::NUM_CLASSES])
 
 
 class Explorer(widgets.VBox):
@@ -146,58 +145,57 @@ class Explorer(widgets.VBox):
 
     Attributes
     ----------
-    source : ToggleButtons
-        Browse ``composites`` ("test split") or build a canvas ("composed").
-    show, image, count : filter menu, slider within the filter, and its count
-    slot_classes, slot_products, seed : one class menu and product slider per slot, and the offsets' seed
-    covers : one ToggleButton per slot that blanks it
-    method, layer, mode, label, opacity, scale : what the figure shows
-    summary : ipywidgets.HTML
-        True labels, predictions and whether each is right.
+    source, show, image, method, layer, mode, scale, opacity, label : the controls of :data:`STATE`
+        ``source`` browses ``composites`` ("test split") or builds a canvas
+        ("composed"); ``show`` filters the images (:data:`FILTERS`) and
+        ``image`` moves within the filtered ones; ``mode`` is the view.
+    slot_classes, slot_products, seed, covers : per slot a class menu, a product slider and a cover button; the offsets' seed
+    count, name, summary : HTML: the filter's count, the composition's name, the verdict (:func:`verdict`)
     view : ipywidgets.Image
         The rendered figure (PNG).
     """
 
     def __init__(self, model: keras.Model, composites: Composites, test_fashion: tuple[np.ndarray, np.ndarray], threshold: float = 0.5):
         self.model, self.composites, self.test_fashion, self.threshold = model, composites, test_fashion, threshold
-        self.computed: dict[tuple[str, str, bytes], cam.ClassMaps] = {}  # (method, layer, canvas) -> maps, oldest first
+        self.computed: dict[tuple, cam.ClassMaps] = {}  # (method, layer, shape, canvas) -> maps, oldest first
         self.tested = class_maps(model, composites.images)  # every test composite's CAM, at last_conv resolution
         self.probabilities = self.tested.probabilities
         self._test_rows = {image.tobytes(): row for row, image in enumerate(composites.images)}
         self.indices = np.arange(len(composites))  # the images the filter shows; the slider moves within them
         self.source = widgets.ToggleButtons(options=SOURCES, description="image from")
         self.show = widgets.Dropdown(options=FILTERS, description="show")
-        self.count = widgets.HTML()
+        self.count, self.name, self.summary = widgets.HTML(), widgets.HTML(), widgets.HTML()
         self.image = widgets.IntSlider(0, 0, len(composites) - 1, description="image", continuous_update=False)
         choices = [("empty", EMPTY), *((name, c) for c, name in enumerate(CLASS_NAMES))]
         self.slot_classes = [widgets.Dropdown(options=choices, value=c, description=f"slot {s + 1}") for s, c in enumerate((6, 0, 7, 8))]
         last = int(np.bincount(test_fashion[1]).min()) - 1  # 999: each class has 1,000 test images
         self.slot_products = [widgets.IntSlider(0, 0, last, description="product", continuous_update=False) for _ in range(DEFAULT_ITEMS)]
         self.seed = widgets.BoundedIntText(0, min=0, max=2**31 - 1, description="seed")
-        self.name = widgets.HTML()
         self.covers = [widgets.ToggleButton(description=f"cover {s + 1}") for s in range(DEFAULT_ITEMS)]
         self.method = widgets.ToggleButtons(options=list(METHODS), description="method")
         layers = gradcam.feature_layers(model).query("type == 'ReLU' or layer == @LAST_CONV")["layer"]  # each block's output
         self.layer = widgets.Dropdown(options=list(layers), value=LAST_CONV, description="layer", disabled=True)
         self.mode = widgets.ToggleButtons(options=VIEWS, description="view")
-        self.label = widgets.Dropdown(description="label", options=[("", 0)])
+        self.label = widgets.Dropdown(description="label", options=[(name, c) for c, name in enumerate(CLASS_NAMES)])
         self.opacity = widgets.FloatSlider(0.6, min=0.0, max=1.0, step=0.05, description="opacity", continuous_update=False)
         self.scale = widgets.ToggleButtons(options=list(SCALES), description="scale")
-        self.summary, self.view = widgets.HTML(), widgets.Image(format="png")
-        self.figures = {"one label": self._one_label_figure(), "Figure 2": self._figure2()}
+        self.view = widgets.Image(format="png")
+        longest = f"Grad-CAM++ at {max(self.layer.options, key=len)} of T-shirt/top, p = 1.00 (not present)"
+        self.figures = {v: plots.explorer_figure(v, composites.images.shape[1:], threshold, longest, TOP_K) for v in VIEWS}
         self._updating = False
         self.browse = widgets.HBox([self.show, self.count, self.image])
-        self.compose = widgets.VBox([widgets.HBox([*(widgets.VBox(pair) for pair in zip(self.slot_classes, self.slot_products))]), widgets.HBox([self.seed, self.name])])
-        self.show.observe(self._on_filter, "value")
+        self.compose = widgets.VBox([widgets.HBox([widgets.VBox(pair) for pair in zip(self.slot_classes, self.slot_products)]), widgets.HBox([self.seed, self.name])])
+        self.show.observe(self._unless_updating(lambda: self._filter() and self._on_image()), "value")
         for control in (self.source, self.image):
-            control.observe(lambda _: None if self._updating else self._on_image(), "value")
+            control.observe(self._unless_updating(self._on_image), "value")
         for menu in self.slot_classes:
-            menu.observe(self._on_slot_class, "value")
+            menu.observe(self._unless_updating(lambda menu=menu: self._on_slot_class(menu.value)), "value")
         for control in (*self.slot_products, self.seed, *self.covers, self.method, self.layer, self.mode, self.label, self.opacity, self.scale):
-            control.observe(lambda _: None if self._updating else self.redraw(), "value")
+            control.observe(self._unless_updating(self.redraw), "value")
         rows = [self.source, self.browse, self.compose, widgets.HBox(self.covers), widgets.HBox([self.method, self.layer]), self.mode, widgets.HBox([self.label, self.opacity]), self.scale]
         super().__init__([*rows, self.summary, self.view])
-        self._on_filter()
+        self._filter()
+        self._on_image()
 
     @property
     def index(self) -> int:
@@ -215,13 +213,12 @@ class Explorer(widgets.VBox):
             return self.composites.take([self.index]), f"image {self.index}"
         return self.composition.build(*self.test_fashion), "composed"
 
-    def maps(self, image: np.ndarray, method: str = "CAM") -> cam.ClassMaps:
+    def maps(self, image: np.ndarray, method: str = "CAM", layer: str = LAST_CONV) -> cam.ClassMaps:
         """The raw maps (h, w, 10) and probabilities (10,) of one canvas, computed once per method and layer."""
-        row = self._test_rows.get(image.tobytes()) if method == "CAM" else None
+        row = self._test_rows.get(image.tobytes()) if method == "CAM" and image.shape == self.composites.images.shape[1:] else None
         if row is not None:  # a test composite: computed with the others, up front
             return cam.ClassMaps(self.tested.maps[row], self.probabilities[row])
-        layer = LAST_CONV if method == "CAM" else self.layer.value
-        key = (method, layer, image.tobytes())
+        key = (method, layer, image.shape, image.tobytes())
         if key not in self.computed:
             if len(self.computed) >= CACHE_SIZE:
                 del self.computed[next(iter(self.computed))]
@@ -229,68 +226,77 @@ class Explorer(widgets.VBox):
             self.computed[key] = cam.ClassMaps(result.maps[0], result.probabilities[0])
         return self.computed[key]
 
-    def _one_label_figure(self) -> dict:
-        figure = Figure(figsize=(10, 3.0), dpi=80, layout="constrained")
-        ax, bars = figure.subplots(1, 2, width_ratios=[3.2, 1])
-        heat = plots.overlay(ax, self.composites.images[0], np.zeros(self.composites.images.shape[1:]))
-        colorbar = figure.colorbar(heat, ax=ax, shrink=0.9, label="scaled activation")  # reserves the label's room
-        return self._laid_out(figure, bars, {"ax": ax, "heats": [heat], "heat_axes": [ax], "colorbar": colorbar})
+    @contextmanager
+    def _quietly(self) -> Iterator[None]:
+        """Change controls without each change redrawing."""
+        before, self._updating = self._updating, True
+        try:
+            yield
+        finally:
+            self._updating = before
 
-    def _figure2(self) -> dict:
-        figure = Figure(figsize=(10, 5.6), dpi=80, layout="constrained")
-        image_ax, bars, heat_axes = plots.figure2_axes(figure, TOP_K)
-        plots.show_canvas(image_ax, self.composites.images[0])
-        heats = [plots.overlay(ax, self.composites.images[0], np.zeros(self.composites.images.shape[1:])) for ax in heat_axes]
-        colorbar = figure.colorbar(heats[0], ax=heat_axes, location="bottom", shrink=0.6, aspect=40, label="scaled activation")
-        return self._laid_out(figure, bars, {"ax": image_ax, "heats": heats, "heat_axes": heat_axes, "colorbar": colorbar})
+    def _unless_updating(self, react: Callable[[], object]) -> Callable[[dict], None]:
+        return lambda _change: None if self._updating else react()
 
-    def _laid_out(self, figure: Figure, bars, artists: dict) -> dict:
-        """Lay the figure out once, with the longest texts; redraws then keep the layout (much faster)."""
-        plots.probability_bars(bars, np.ones(10), np.zeros(10), self.threshold, before=np.ones(10))
-        bars.set_xlabel("")  # the title says it; the legend needs the room
-        longest = f"Grad-CAM++ at {max(self.layer.options, key=len)} of T-shirt/top, p = 1.00 (not present)"
-        for ax in (bars, artists["ax"], *artists["heat_axes"]):
-            ax.set_title(longest if ax in artists["heat_axes"] else " ", fontsize=9)
-        FigureCanvasAgg(figure).draw()
-        figure.set_layout_engine("none")
-        return {"figure": figure, "bars": bars, **artists}
-
-    def _on_filter(self, _change: dict | None = None) -> None:
-        """Show the images the filter selects, from its first one; an empty filter keeps the current image."""
+    def _filter(self) -> bool:
+        """Point the slider at the images the filter selects, from the first; False (nothing moved) if none."""
         matching = matching_images(self.composites.labels, self.probabilities, self.show.value, self.threshold)
         self.count.value = f"{len(matching):,} of {len(self.composites):,} images"
         if len(matching):
-            self._updating = True  # the slider's new range is one change, not two redraws
-            try:
+            with self._quietly():
                 self.indices = matching
                 self.image.value, self.image.max = 0, len(matching) - 1
-            finally:
-                self._updating = False
-            self._on_image()
+        return bool(len(matching))
+
+    def _top_label(self) -> int:
+        return int(np.argmax(self.maps(self.shown()[0].images[0]).probabilities))
 
     def _on_image(self) -> None:
-        """A new image: show its most probable label (covering or recomposing keeps the label chosen)."""
-        probabilities = self.maps(self.shown()[0].images[0]).probabilities
-        self._set_labels(probabilities, int(np.argmax(probabilities)))
+        """A new image: show its most probable label (covering or changing a product keeps the label chosen)."""
+        with self._quietly():
+            self.label.value = self._top_label()
         self.redraw()
 
-    def _on_slot_class(self, change: dict) -> None:
-        """A class put in a slot: show its map (emptying a slot keeps the label shown)."""
-        if not self._updating:
-            self._updating = True
-            self.label.value = self.label.value if change["new"] == EMPTY else change["new"]
-            self._updating = False
-            self.redraw()
+    def _on_slot_class(self, new: int) -> None:
+        """A class put in a slot of the composed canvas: show its map (emptying a slot keeps the label)."""
+        if new != EMPTY and self.source.value == "composed":
+            with self._quietly():
+                self.label.value = new
+        self.redraw()
 
-    def _set_labels(self, probabilities: np.ndarray, chosen: int) -> None:
-        """List the labels, most probable first, each with its probability; select ``chosen``."""
-        self._updating = True
+    def picture(self, covers: tuple[int, ...] = (), composition: Composition | None = None, **values) -> tuple[str, bytes]:
+        """The verdict (HTML) and figure (PNG) for other settings; the controls are then set back.
+
+        ``values`` maps names of :data:`STATE` to values (``source="composed", mode="Figure 2"``),
+        ``covers`` lists the slots to cover (0 = leftmost), ``composition`` sets the slot controls.
+        Without a ``label``, a new image shows its most probable one. For a page without a live kernel.
+        """
+        unknown = sorted(set(values) - set(STATE))
+        if unknown:
+            raise ValueError(f"picture() sets the controls {STATE}; got {unknown}")
+        saved = ({name: getattr(self, name).value for name in STATE}, tuple(np.flatnonzero([b.value for b in self.covers])), self.composition)
         try:
-            order = np.argsort(probabilities)[::-1]
-            self.label.options = [(f"{CLASS_NAMES[c]} ({probabilities[c]:.2f})", int(c)) for c in order]
-            self.label.value = chosen
+            self._set(values, check_indices(list(covers), "covers", len(self.covers)), composition)
+            return self.summary.value, self.view.value
         finally:
-            self._updating = False
+            self._set(*saved)
+
+    def _set(self, values: dict, covers, composition: Composition | None) -> None:
+        """Set controls in :data:`STATE` order, the covers and the slots, then redraw once."""
+        with self._quietly():
+            if composition is not None:
+                for menu, slider, c, k in zip(self.slot_classes, self.slot_products, composition.classes, composition.products):
+                    menu.value, slider.value = c, k
+                self.seed.value = composition.seed
+            for name in (name for name in STATE if name in values):
+                getattr(self, name).value = values[name]
+                if name == "show":
+                    self._filter()
+            for s, button in enumerate(self.covers):
+                button.value = s in covers
+            if "label" not in values and {"show", "image", "source"} & set(values):
+                self.label.value = self._top_label()
+        self.redraw()
 
     def redraw(self) -> None:
         """Update the figure and the other outputs for the current controls, and re-render it."""
@@ -302,12 +308,12 @@ class Explorer(widgets.VBox):
             truth = np.isin(np.arange(len(CLASS_NAMES)), np.delete(shown.items[0], covered)).astype(np.uint8)
             caption += ", covered " + " and ".join(f"slot {s + 1}" for s in covered)
         method, probabilities = self.method.value, self.maps(image).probabilities
-        maps = cam.normalize_maps(cam.upsample(self.maps(image, method).maps[None], image.shape), SCALES[self.scale.value])[0]
-        self._set_labels(probabilities, self.label.value)
-        self._show_controls()
+        small = self.maps(image, method, LAST_CONV if method == "CAM" else self.layer.value).maps
+        maps = cam.normalize_maps(cam.upsample(small[None], image.shape), SCALES[self.scale.value])[0]
+        self._show_controls(probabilities)
         one_label, parts = self.mode.value == "one label", self.figures[self.mode.value]
         labels = [self.label.value] if one_label else list(np.argsort(probabilities)[::-1][:TOP_K])
-        low, high = (float(maps[..., labels].min()), float(maps[..., labels].max())) if self.scale.value != "per map" else (0.0, 1.0)
+        low, high = (float(maps.min()), float(maps.max())) if self.scale.value != "per map" else (0.0, 1.0)  # all ten maps: comparable
         at = "" if method == "CAM" else f" at {self.layer.value}"
         for ax, heat, c in zip(parts["heat_axes"], parts["heats"], labels):
             heat.set_data(maps[..., c])
@@ -328,24 +334,12 @@ class Explorer(widgets.VBox):
         Image.fromarray(np.asarray(canvas.buffer_rgba())).save(buffer, format="png", compress_level=1)  # light compression: fast
         self.view.value = buffer.getvalue()
 
-    def picture(self, covers: tuple[int, ...] = (), **values) -> tuple[str, bytes]:
-        """The verdict (HTML) and figure (PNG) for other control values; the controls are then set back.
-
-        ``values`` maps control names to values (``source="composed", mode="Figure 2"``);
-        ``covers`` lists the slots to cover (0 = leftmost). For a page without a live kernel.
-        """
-        controls = [getattr(self, name) for name in values] + self.covers
-        saved = [control.value for control in controls]
-        try:
-            for control, value in zip(controls, [*values.values(), *(s in covers for s in range(len(self.covers)))]):
-                control.value = value
-            return self.summary.value, self.view.value
-        finally:
-            for control, value in zip(controls, saved):
-                control.value = value
-
-    def _show_controls(self) -> None:
-        """Show the controls of the current source and view, and the composition's name."""
+    def _show_controls(self, probabilities: np.ndarray) -> None:
+        """Show the controls of the current source and view, the labels' probabilities, the composition's name."""
+        with self._quietly():  # the same label, listed with the others, most probable first
+            chosen, order = self.label.value, np.argsort(probabilities)[::-1]
+            self.label.options = [(f"{CLASS_NAMES[c]} ({probabilities[c]:.2f})", int(c)) for c in order]
+            self.label.value = chosen
         composing = self.source.value == "composed"
         self.browse.layout.display, self.compose.layout.display = ("none", None) if composing else (None, "none")
         self.name.value = f"<code>{self.composition.name()}</code>"

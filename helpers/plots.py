@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from helpers.composite import EMPTY, Composites
@@ -377,23 +378,17 @@ def overlay(ax: plt.Axes, image: np.ndarray, heatmap: np.ndarray, alpha: float =
 
 
 def probability_bars(
-    ax: plt.Axes,
-    probabilities: np.ndarray,
-    true_labels: np.ndarray,
-    threshold: float = 0.5,
-    before: np.ndarray | None = None,
-    *,
-    values: bool = False,
+    ax: plt.Axes, probabilities: np.ndarray, true_labels: np.ndarray, threshold: float = 0.5, before: np.ndarray | None = None
 ) -> None:
     """Horizontal bars of the 10 label probabilities, true labels in bold, the threshold dashed.
 
     ``before`` (probabilities of the same labels before a change, such as a
     covered product) is drawn as outlined bars, with ``before -> after``
-    written right of the axes; ``values`` writes the probabilities there.
-    With either, :func:`update_probability_bars` can redraw the values later.
+    written right of the axes; :func:`update_probability_bars` can then
+    redraw the values, with or without ``before``.
     """
     ax.barh(range(NUM_CLASSES), np.zeros(NUM_CLASSES))
-    if before is not None or values:
+    if before is not None:
         ax.barh(range(NUM_CLASSES), np.zeros(NUM_CLASSES), fill=False, edgecolor="black", linewidth=0.8)
         for row in range(NUM_CLASSES):  # x in axes fractions, y in bar rows
             ax.text(1.03, row, "", transform=ax.get_yaxis_transform(), va="center", fontsize=8)
@@ -407,20 +402,63 @@ def probability_bars(
 
 
 def update_probability_bars(ax: plt.Axes, probabilities: np.ndarray, true_labels: np.ndarray, before: np.ndarray | None = None) -> None:
-    """Set new values on bars that :func:`probability_bars` drew (with ``before`` or ``values``): much faster than drawing anew."""
+    """Set new values on bars that :func:`probability_bars` drew: much faster than drawing anew.
+
+    Bars drawn with ``before`` write each value right of the axes, and
+    ``before -> after`` where ``before`` is given again.
+    """
+    outlined = len(ax.containers) > 1
+    if before is not None and not outlined:
+        raise ValueError("before needs bars drawn with before (probability_bars(..., before=...))")
     truth = np.asarray(true_labels, dtype=bool)
     for bar, p, t in zip(ax.containers[0], probabilities, truth):
         bar.set_width(p)
         bar.set_color(PRESENT if t else ABSENT)
     for tick, t in zip(ax.get_yticklabels(), truth):
         tick.set_fontweight("bold" if t else "normal")
-    if len(ax.containers) > 1:
+    if outlined:
         for row, (outline, text, p) in enumerate(zip(ax.containers[1], ax.texts, probabilities)):
             outline.set_width(0 if before is None else before[row])
             text.set_text(f"{p:.2f}" if before is None else f"{before[row]:.2f} \u2192 {p:.2f}")
     names = ("true label", "not present") if before is None else ("true label (after)", "not present (after)")
     for text, name in zip(ax.get_legend().texts, names):
         text.set_text(name)
+
+
+def explorer_figure(view: str, canvas_shape: tuple[int, int], threshold: float, longest_title: str, top_k: int = 3) -> dict:
+    """Lay out one view of the explorer once, for :class:`helpers.explorer.Explorer` to update in place.
+
+    ``"one label"``: one map over the canvas beside the probability bars;
+    ``"Figure 2"``: :func:`figure2`'s layout with ``top_k`` maps. The layout
+    is computed with the longest texts, then frozen: redraws keep it (much
+    faster than laying out again).
+
+    Returns
+    -------
+    dict
+        ``figure``; ``ax`` (the axes with the bare canvas, or the one map);
+        ``heat_axes`` and ``heats`` (map axes and their heatmap artists);
+        ``bars`` (axes of :func:`probability_bars`, drawn with ``before``); ``colorbar``.
+    """
+    blank = np.zeros(canvas_shape)
+    if view == "one label":
+        figure = Figure(figsize=(10, 3.0), dpi=80, layout="constrained")
+        ax, bars = figure.subplots(1, 2, width_ratios=[3.2, 1])
+        heat_axes = [ax]
+    else:
+        figure = Figure(figsize=(10, 5.6), dpi=80, layout="constrained")
+        ax, bars, heat_axes = figure2_axes(figure, top_k)
+        show_canvas(ax, blank)
+    heats = [overlay(heat_ax, blank, blank) for heat_ax in heat_axes]
+    where = {"ax": ax, "shrink": 0.9} if view == "one label" else {"ax": heat_axes, "location": "bottom", "shrink": 0.6, "aspect": 40}
+    colorbar = figure.colorbar(heats[0], label="scaled activation", **where)
+    probability_bars(bars, np.ones(NUM_CLASSES), np.zeros(NUM_CLASSES), threshold, before=np.ones(NUM_CLASSES))
+    bars.set_xlabel("")  # the title says it; the legend needs the room
+    for title_ax in (bars, ax, *heat_axes):
+        title_ax.set_title(longest_title if title_ax in heat_axes else " ", fontsize=9)
+    FigureCanvasAgg(figure).draw()
+    figure.set_layout_engine("none")
+    return {"figure": figure, "ax": ax, "heat_axes": heat_axes, "heats": heats, "bars": bars, "colorbar": colorbar}
 
 
 def cam_steps(

@@ -123,16 +123,23 @@ def test_a_bad_composition_names_what_is_wrong(fashion_data, classes, products, 
         explorer.Composition(classes, products, seed).build(*fashion_data[1])
 
 
-def test_class_maps_are_the_functions_notebook_05_uses(network, splits):
+def test_cam_maps_are_the_ones_of_helpers_cam(network, splits):
     images = splits["test"].images[:3]
     reference = cam.class_activation_maps(network, images, upsampled=False)
     mine = explorer.class_maps(network, images, "CAM")
     assert np.array_equal(mine.maps, reference.maps) and np.array_equal(mine.probabilities, reference.probabilities)
-    plus = explorer.class_maps(network, images, "Grad-CAM++", layer="last_conv")
-    expected = gradcam.grad_cam(network, images, "all", method="grad_cam_pp", normalize="none", upsampled=False).maps
-    assert np.allclose(plus.maps, expected) and np.array_equal(plus.probabilities, reference.probabilities)
     with pytest.raises(ValueError, match="CAM is defined at 'last_conv' only"):
         explorer.class_maps(network, images, "CAM", layer="block1_relu1")
+
+
+@pytest.mark.parametrize("method", ["Grad-CAM", "Grad-CAM++"])
+@pytest.mark.parametrize("layer", ["last_conv", "block1_relu1"])
+def test_grad_cam_maps_are_the_ones_of_helpers_gradcam_for_every_class(network, splits, method, layer):
+    images = splits["test"].images[:3]
+    mine = explorer.class_maps(network, images, method, layer)
+    expected = gradcam.grad_cam(network, images, "all", layer=layer, method=explorer.METHODS[method], normalize="none", upsampled=False)
+    assert mine.maps.shape == expected.maps.shape and np.allclose(mine.maps, expected.maps, atol=1e-6)
+    np.testing.assert_allclose(mine.probabilities, cam.class_activation_maps(network, images).probabilities, atol=1e-5)
 
 
 def test_switching_the_method_calls_grad_cam_with_that_method(app, monkeypatch):
@@ -159,25 +166,46 @@ def test_composing_shows_the_composition_and_its_verdict(app):
         assert app.label.value == 3 and " of Dress," in app.figures["one label"]["ax"].get_title()  # the new product's map
         assert canvas_shown(app).tolist() == app.composition.build(*app.test_fashion).images[0].tolist()
         assert "Dress #0" in app.name.value
+        app.slot_products[3].value = 5
+        app.slot_classes[3].value = EMPTY  # a product number left on an empty slot is ignored
+        assert canvas_shown(app)[:, 96:].max() == 0 and "empty (seed 0)" in app.name.value
     finally:
+        app.slot_classes[2].value, app.slot_classes[3].value, app.slot_products[3].value = 7, 8, 0
         app.source.value = "test split"
+
+
+def test_per_image_keeps_classes_comparable_and_per_map_stretches_each(app):
+    small = app.maps(app.composites.images[app.index]).maps
+    app.label.value = int(np.argmin(small.max(axis=(0, 1))))  # the class whose map is dimmest on this image
+    heat = app.figures["one label"]["heats"][0]
+    per_image = heat.get_clim()
+    app.scale.value = "per map"
+    assert heat.get_clim() == (0.0, 1.0) and per_image == (0.0, 1.0)  # per image: the image's scale, over all ten maps
+    assert heat.get_array().max() == pytest.approx(1.0) and heat.get_array().max() > 0
+    app.scale.value = "per image"
+    assert heat.get_array().max() < 1.0  # not the image's brightest map
 
 
 def test_covering_a_slot_changes_the_canvas_there_only_and_drops_its_label(app):
     app.source.value = "composed"
     try:
+        app.slot_classes[3].value = 6  # a second Shirt, in slot 4
         uncovered = canvas_shown(app).copy()
-        app.covers[1].value = True
+        app.covers[0].value = True  # the first Shirt
         covered = canvas_shown(app)
         changed = np.flatnonzero((covered != uncovered).any(axis=0))
-        assert changed.size and changed.min() >= 32 and changed.max() < 64 and covered[:, 32:64].max() == 0
-        dropped = app.composition.classes[1]
-        assert f"{explorer.CLASS_NAMES[dropped]}" not in app.figures["one label"]["ax"].get_title().split(":")[0]
-        assert "covered slot 2" in app.figures["one label"]["ax"].get_title()
+        assert changed.size and changed.min() >= 0 and changed.max() < 32 and covered[:, :32].max() == 0
+        bold = {tick.get_text() for tick in app.figures["one label"]["bars"].get_yticklabels() if tick.get_fontweight() == "bold"}
+        assert bold == {"Shirt", "T-shirt/top", "Sneaker"}  # the other Shirt is still there
+        app.covers[1].value = True  # the T-shirt/top
+        bold = {tick.get_text() for tick in app.figures["one label"]["bars"].get_yticklabels() if tick.get_fontweight() == "bold"}
+        assert bold == {"Shirt", "Sneaker"} and "T-shirt/top" not in app.summary.value.split("missed")[-1]
+        assert "covered slot 1 and slot 2" in app.figures["one label"]["ax"].get_title()
         assert app.figures["one label"]["bars"].get_title() == "probabilities, before \u2192 after covering"
-        assert any("\u2192" in text.get_text() for text in app.figures["one label"]["bars"].texts)
+        assert all("\u2192" in text.get_text() for text in app.figures["one label"]["bars"].texts)
     finally:
-        app.covers[1].value = False
+        app.covers[0].value = app.covers[1].value = False
+        app.slot_classes[3].value = 8
         app.source.value = "test split"
 
 
@@ -190,21 +218,33 @@ def test_nothing_is_computed_twice(app, monkeypatch):
     assert calls == []
     app.source.value = "composed"
     try:
-        for product in (5, 6, 5, 6):
+        calls.clear()
+        for product in (905, 906, 905, 906):
             app.slot_products[0].value = product
         assert len(calls) == 2  # one forward pass per new canvas
-        app.method.value = "Grad-CAM"
-        app.method.value = "CAM"
-        app.method.value = "Grad-CAM"
-        assert len(calls) == 3
+        for method in ("Grad-CAM", "CAM", "Grad-CAM"):
+            app.method.value = method
+        assert calls[2:] == [("Grad-CAM", "last_conv")]
     finally:
-        app.method.value, app.source.value = "CAM", "test split"
+        app.method.value, app.source.value, app.slot_products[0].value = "CAM", "test split", 0
 
 
-
-def test_a_picture_of_other_settings_leaves_the_controls_as_they_were(app):
+def test_a_picture_of_other_settings_leaves_every_control_as_it_was(app):
+    app.show.value = "all"
+    app.image.value = 4
+    app.label.value = app.label.options[3][1]  # not the top label
+    app.method.value = "Grad-CAM"
+    state = {name: getattr(app, name).value for name in explorer.STATE}
     shown, summary = app.view.value, app.summary.value
-    text, png = app.picture(covers=(1,), source="composed", mode="Figure 2")
+    text, png = app.picture(covers=(1,), source="composed", mode="Figure 2", show="wrong label sets", image=0)
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and png != shown and text != summary
-    assert app.source.value == "test split" and app.mode.value == "one label" and not any(b.value for b in app.covers)
+    assert {name: getattr(app, name).value for name in explorer.STATE} == state and not any(b.value for b in app.covers)
     assert app.view.value == shown and app.summary.value == summary
+    composed = explorer.Composition((0, EMPTY, EMPTY, 0), (7, 0, 0, 8))
+    text, _ = app.picture(source="composed", composition=composed)
+    assert "T-shirt/top" in text and app.composition.classes == (6, 0, 7, 8)
+    with pytest.raises(ValueError, match="picture\\(\\) sets the controls"):
+        app.picture(slot_classes=[0])
+    with pytest.raises(ValueError, match="covers must hold indices from 0 to 3"):
+        app.picture(covers=(4,))
+    app.method.value = "CAM"

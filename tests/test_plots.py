@@ -214,6 +214,25 @@ def test_probability_bars_mark_the_true_labels_and_the_threshold():
     assert ax.get_lines()[0].get_xdata()[0] == 0.4
 
 
+def test_bars_drawn_with_before_show_both_values_and_update_in_place():
+    figure, ax = plt.subplots()
+    truth = np.zeros(10, bool)
+    truth[2] = True
+    before, after = np.full(10, 0.8), np.linspace(0, 0.9, 10)
+    plots.probability_bars(ax, after, truth, before=before)
+    assert ax.containers[1][4].get_width() == 0.8 and ax.texts[4].get_text() == f"0.80 \u2192 {after[4]:.2f}"
+    truth[2], truth[5] = False, True
+    plots.update_probability_bars(ax, before, truth)  # no before: the values alone, no outlines
+    assert ax.containers[0][4].get_width() == 0.8 and ax.containers[1][4].get_width() == 0 and ax.texts[4].get_text() == "0.80"
+    assert [tick.get_fontweight() for tick in ax.get_yticklabels()].index("bold") == 5
+    assert ax.get_legend().texts[0].get_text() == "true label"
+    _, plain = plt.subplots()
+    plots.probability_bars(plain, after, truth)
+    with pytest.raises(ValueError, match="before needs bars drawn with before"):
+        plots.update_probability_bars(plain, after, truth, before)
+    plt.close("all")
+
+
 # --- notebook 05 ------------------------------------------------------------------
 
 

@@ -12,6 +12,7 @@ Screenshots land in test-artifacts/browser/ for the CI log.
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from pathlib import Path
 
@@ -112,16 +113,20 @@ def _choose_other_label(chooser: Locator) -> str:
     return other
 
 
-def _control(page: Page, kind: str, description: str) -> Locator:
-    """The one widget of ``kind`` (a CSS class such as ``.widget-dropdown``) whose label reads ``description``."""
-    control = page.locator(kind).filter(has=page.locator(".widget-label", has_text=description))
+def _exactly(text: str) -> re.Pattern:
+    return re.compile(rf"^\s*{re.escape(text)}\s*$")
+
+
+def _control(explorer: Locator, kind: str, description: str) -> Locator:
+    """The one widget of ``kind`` (a CSS class such as ``.widget-dropdown``) in the explorer labelled ``description``."""
+    control = explorer.locator(kind).filter(has=explorer.page.locator(".widget-label", has_text=_exactly(description)))
     expect(control).to_have_count(1)
     return control
 
 
 def _press(buttons: Locator, text: str) -> None:
-    """Click the toggle button reading ``text`` and wait until it shows as pressed."""
-    button = buttons.locator("button.widget-toggle-button", has_text=text)
+    """Click the toggle button reading exactly ``text`` and wait until it shows as pressed."""
+    button = buttons.locator("button.widget-toggle-button").filter(has_text=_exactly(text))
     expect(button).to_have_count(1)
     button.click()
     expect(button).to_contain_class("mod-active")
@@ -204,11 +209,11 @@ def test_explorer_redraws_when_image_and_label_change(jupyter_lab):
             verdict = explorer.locator(".widget-html").filter(has_text="Labels (").first
             sources = []
             steps = [
-                ("5-explorer-composed", "composing a canvas", True, lambda: _press(_control(page, ".widget-toggle-buttons", "image from"), "composed")),
-                ("6-explorer-slot-3-dress", "putting a Dress in slot 3", True, lambda: _control(page, ".widget-dropdown", "slot 3").locator("select").select_option(label="Dress")),
+                ("5-explorer-composed", "composing a canvas", True, lambda: _press(_control(explorer, ".widget-toggle-buttons", "image from"), "composed")),
+                ("6-explorer-slot-3-dress", "putting a Dress in slot 3", True, lambda: _control(explorer, ".widget-dropdown", "slot 3").locator("select").select_option(label="Dress")),
                 ("7-explorer-cover-2", "covering slot 2", True, lambda: _press(explorer, "cover 2")),
-                ("8-explorer-grad-cam-pp", "switching the method to Grad-CAM++", False, lambda: _press(_control(page, ".widget-toggle-buttons", "method"), "Grad-CAM++")),
-                ("9-explorer-figure-2", "switching to the Figure 2 view", False, lambda: _press(_control(page, ".widget-toggle-buttons", "view"), "Figure 2")),
+                ("8-explorer-grad-cam-pp", "switching the method to Grad-CAM++", False, lambda: _press(_control(explorer, ".widget-toggle-buttons", "method"), "Grad-CAM++")),
+                ("9-explorer-figure-2", "switching to the Figure 2 view", False, lambda: _press(_control(explorer, ".widget-toggle-buttons", "view"), "Figure 2")),
             ]
             src = src_filter
             for name, change, verdict_changes, act in steps:
