@@ -177,8 +177,9 @@ def place(
     offsets = np.asarray(offsets)
     if offsets.shape != (*sources.shape, 2) or not np.issubdtype(offsets.dtype, np.integer):
         raise ValueError(f"offsets must be integers of shape {(*sources.shape, 2)}; got {offsets.dtype} {offsets.shape}")
-    if offsets.size and (offsets.min() < 0 or offsets.max() > slot - PRODUCT):
-        raise ValueError(f"offsets must be from 0 to {slot - PRODUCT} (slot - {PRODUCT}); got values from {offsets.min()} to {offsets.max()}")
+    placed = offsets[sources != EMPTY]
+    if placed.size and (placed.min() < 0 or placed.max() > slot - PRODUCT):
+        raise ValueError(f"offsets must be from 0 to {slot - PRODUCT} (slot - {PRODUCT}); got values from {placed.min()} to {placed.max()}")
     occupied = sources != EMPTY
     count, items_per_image = sources.shape
     chosen, offsets = sources[occupied], offsets[occupied]

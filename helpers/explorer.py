@@ -1,10 +1,9 @@
 """An ipywidgets explorer of class activation maps: browse the test composites, compose and cover your own.
 
-The pure pieces (:func:`verdict`, :func:`matching_images`, :class:`Composition`,
-:func:`class_maps`) are tested on their own; :class:`Explorer` wires them to
-controls. Each canvas's maps are computed once per method and layer and kept;
-a redraw updates the artists of one of two figures laid out once
-(:func:`helpers.plots.explorer_figure`) and renders it to PNG.
+The pure pieces (:func:`verdict`, :func:`matching_images`, :class:`Composition`, :func:`class_maps`)
+are tested on their own; :class:`Explorer` wires them to controls. Each canvas's maps are computed
+once per method and layer and kept (the last 256); a redraw updates the artists of one of two
+figures laid out once (:func:`helpers.plots.explorer_figure`) and renders it to PNG.
 """
 
 from __future__ import annotations
@@ -85,7 +84,7 @@ class Composition:
         Which product of that class: 0 is its first image in the test split
         (ignored for an empty slot).
     seed : int
-        Draws each product's offset in its slot, as :func:`helpers.composite.compose` does.
+        Draws each slot's offset, in the range :func:`helpers.composite.compose` draws from.
     """
 
     classes: tuple[int, ...]
@@ -150,9 +149,7 @@ class Explorer(widgets.VBox):
         ("composed"); ``show`` filters the images (:data:`FILTERS`) and
         ``image`` moves within the filtered ones; ``mode`` is the view.
     slot_classes, slot_products, seed, covers : per slot a class menu, a product slider and a cover button; the offsets' seed
-    count, name, summary : HTML: the filter's count, the composition's name, the verdict (:func:`verdict`)
-    view : ipywidgets.Image
-        The rendered figure (PNG).
+    count, name, summary, view : HTML: the filter's count, the composition's name, the verdict (:func:`verdict`); the figure (PNG)
     """
 
     def __init__(self, model: keras.Model, composites: Composites, test_fashion: tuple[np.ndarray, np.ndarray], threshold: float = 0.5):
@@ -181,7 +178,8 @@ class Explorer(widgets.VBox):
         self.scale = widgets.ToggleButtons(options=list(SCALES), description="scale")
         self.view = widgets.Image(format="png")
         longest = f"Grad-CAM++ at {max(self.layer.options, key=len)} of T-shirt/top, p = 1.00 (not present)"
-        self.figures = {v: plots.explorer_figure(v, composites.images.shape[1:], threshold, longest, TOP_K) for v in VIEWS}
+        longest = {"one label": "image 999, covered slot 1 and slot 2 and slot 3 and slot 4\n" + longest, "Figure 2": longest}
+        self.figures = {v: plots.explorer_figure(v, composites.images.shape[1:], threshold, longest[v], TOP_K) for v in VIEWS}
         self._updating = False
         self.browse = widgets.HBox([self.show, self.count, self.image])
         self.compose = widgets.VBox([widgets.HBox([widgets.VBox(pair) for pair in zip(self.slot_classes, self.slot_products)]), widgets.HBox([self.seed, self.name])])
@@ -207,18 +205,27 @@ class Explorer(widgets.VBox):
         """The composition the slot controls describe."""
         return Composition(tuple(d.value for d in self.slot_classes), tuple(s.value for s in self.slot_products), self.seed.value)
 
-    def shown(self) -> tuple[Composites, str]:
-        """The canvas before covering (one composite) and a caption: the test image or the composition."""
+    def shown(self) -> tuple[np.ndarray, np.ndarray, str, np.ndarray | None]:
+        """The canvas as the network gets it (covered slots blanked), its true labels, a caption,
+        and the probabilities before covering (None when nothing is covered)."""
         if self.source.value == "test split":
-            return self.composites.take([self.index]), f"image {self.index}"
-        return self.composition.build(*self.test_fashion), "composed"
+            one, caption = self.composites.take([self.index]), f"image {self.index}"
+        else:
+            one, caption = self.composition.build(*self.test_fashion), "composed"
+        covered = [s for s, button in enumerate(self.covers) if button.value]
+        if not covered:
+            return one.images[0], one.labels[0], caption, None
+        truth = np.isin(np.arange(NUM_CLASSES), np.delete(one.items[0], covered)).astype(np.uint8)
+        caption += ", covered " + " and ".join(f"slot {s + 1}" for s in covered)
+        return blank_slots(one.images[0], covered), truth, caption, self.maps(one.images[0]).probabilities
 
     def maps(self, image: np.ndarray, method: str = "CAM", layer: str = LAST_CONV) -> cam.ClassMaps:
         """The raw maps (h, w, 10) and probabilities (10,) of one canvas, computed once per method and layer."""
-        row = self._test_rows.get(image.tobytes()) if method == "CAM" and image.shape == self.composites.images.shape[1:] else None
+        test_like = method == "CAM" and layer == LAST_CONV and image.shape == self.composites.images.shape[1:] and image.dtype == np.uint8
+        row = self._test_rows.get(image.tobytes()) if test_like else None
         if row is not None:  # a test composite: computed with the others, up front
             return cam.ClassMaps(self.tested.maps[row], self.probabilities[row])
-        key = (method, layer, image.shape, image.tobytes())
+        key = (method, layer, image.shape, image.dtype.str, image.tobytes())
         if key not in self.computed:
             if len(self.computed) >= CACHE_SIZE:
                 del self.computed[next(iter(self.computed))]
@@ -242,6 +249,7 @@ class Explorer(widgets.VBox):
         """Point the slider at the images the filter selects, from the first; False (nothing moved) if none."""
         matching = matching_images(self.composites.labels, self.probabilities, self.show.value, self.threshold)
         self.count.value = f"{len(matching):,} of {len(self.composites):,} images"
+        self.image.disabled = not len(matching)
         if len(matching):
             with self._quietly():
                 self.indices = matching
@@ -249,7 +257,7 @@ class Explorer(widgets.VBox):
         return bool(len(matching))
 
     def _top_label(self) -> int:
-        return int(np.argmax(self.maps(self.shown()[0].images[0]).probabilities))
+        return int(np.argmax(self.maps(self.shown()[0]).probabilities))
 
     def _on_image(self) -> None:
         """A new image: show its most probable label (covering or changing a product keeps the label chosen)."""
@@ -267,67 +275,65 @@ class Explorer(widgets.VBox):
     def picture(self, covers: tuple[int, ...] = (), composition: Composition | None = None, **values) -> tuple[str, bytes]:
         """The verdict (HTML) and figure (PNG) for other settings; the controls are then set back.
 
-        ``values`` maps names of :data:`STATE` to values (``source="composed", mode="Figure 2"``),
-        ``covers`` lists the slots to cover (0 = leftmost), ``composition`` sets the slot controls.
-        Without a ``label``, a new image shows its most probable one. For a page without a live kernel.
+        ``values`` maps names of :data:`STATE` to values (``source="composed", mode="Figure 2"``), ``covers``
+        lists the slots to cover (0 = leftmost), ``composition`` sets the slots; without a ``label``, a new
+        image shows its most probable one. For a page without a live kernel.
         """
         unknown = sorted(set(values) - set(STATE))
         if unknown:
             raise ValueError(f"picture() sets the controls {STATE}; got {unknown}")
-        saved = ({name: getattr(self, name).value for name in STATE}, tuple(np.flatnonzero([b.value for b in self.covers])), self.composition)
+        saved = ({name: getattr(self, name).value for name in STATE}, np.flatnonzero([b.value for b in self.covers]), self.composition, (self.indices, self.image.max))
         try:
             self._set(values, check_indices(list(covers), "covers", len(self.covers)), composition)
             return self.summary.value, self.view.value
         finally:
             self._set(*saved)
 
-    def _set(self, values: dict, covers, composition: Composition | None) -> None:
-        """Set controls in :data:`STATE` order, the covers and the slots, then redraw once."""
+    def _set(self, values: dict, covers, composition: Composition | None, browsed: tuple | None = None) -> None:
+        """Set the slots, the controls in :data:`STATE` order and the covers, then redraw once; refuse values out of range."""
         with self._quietly():
             if composition is not None:
                 for menu, slider, c, k in zip(self.slot_classes, self.slot_products, composition.classes, composition.products):
                     menu.value, slider.value = c, k
                 self.seed.value = composition.seed
             for name in (name for name in STATE if name in values):
+                if name == "image" and browsed is not None:  # the filter's images as they were, even where it now finds none
+                    self.indices, self.image.max = browsed
                 getattr(self, name).value = values[name]
                 if name == "show":
                     self._filter()
+            if any(getattr(self, name).value != value for name, value in values.items()) or composition not in (None, self.composition):
+                raise ValueError(f"picture() cannot show {values} {composition or ''}: a value is outside its control's range")
             for s, button in enumerate(self.covers):
                 button.value = s in covers
-            if "label" not in values and {"show", "image", "source"} & set(values):
+            if "label" not in values and ({"show", "image", "source"} & set(values) or composition is not None):
                 self.label.value = self._top_label()
         self.redraw()
 
     def redraw(self) -> None:
         """Update the figure and the other outputs for the current controls, and re-render it."""
-        shown, caption = self.shown()
-        image, truth, before = shown.images[0], shown.labels[0], self.maps(shown.images[0]).probabilities
-        covered = [s for s, button in enumerate(self.covers) if button.value]
-        if covered:
-            image = blank_slots(image, covered)
-            truth = np.isin(np.arange(len(CLASS_NAMES)), np.delete(shown.items[0], covered)).astype(np.uint8)
-            caption += ", covered " + " and ".join(f"slot {s + 1}" for s in covered)
+        image, truth, caption, before = self.shown()
         method, probabilities = self.method.value, self.maps(image).probabilities
         small = self.maps(image, method, LAST_CONV if method == "CAM" else self.layer.value).maps
         maps = cam.normalize_maps(cam.upsample(small[None], image.shape), SCALES[self.scale.value])[0]
         self._show_controls(probabilities)
         one_label, parts = self.mode.value == "one label", self.figures[self.mode.value]
         labels = [self.label.value] if one_label else list(np.argsort(probabilities)[::-1][:TOP_K])
-        low, high = (float(maps.min()), float(maps.max())) if self.scale.value != "per map" else (0.0, 1.0)  # all ten maps: comparable
+        low, high = (float(maps.min()), float(maps.max())) if self.scale.value == "raw" else (0.0, 1.0)  # raw: over all ten maps
         at = "" if method == "CAM" else f" at {self.layer.value}"
         for ax, heat, c in zip(parts["heat_axes"], parts["heats"], labels):
             heat.set_data(maps[..., c])
             heat.set_clim(low, high if high > low else low + 1)
             heat.set_alpha(self.opacity.value)
             title = f"{method}{at} of {CLASS_NAMES[c]}, p = {probabilities[c]:.2f} ({'true label' if truth[c] else 'not present'})"
-            ax.set_title(f"{caption}: {title}" if one_label else title, fontsize=9)
+            ax.set_title(f"{caption}\n{title}" if one_label else title, fontsize=9)
         if not one_label:
-            parts["ax"].set_title(f"{caption}; true labels: {plots.label_names(truth)}", fontsize=9)
+            parts["ax"].set_title(f"{caption}\ntrue labels: {plots.label_names(truth)}", fontsize=9)
         for ax in {parts["ax"], *parts["heat_axes"]}:
             ax.images[0].set_data(image)  # the canvas under each map
         parts["colorbar"].set_label("raw map value" if self.scale.value == "raw" else "scaled activation")
-        plots.update_probability_bars(parts["bars"], probabilities, truth, before if covered else None)
-        parts["bars"].set_title("probabilities, before \u2192 after covering" if covered else "probabilities", fontsize=9)
+        plots.update_probability_bars(parts["bars"], probabilities, truth, before)
+        parts["bars"].set_title("probabilities" if before is None else "probabilities, before \u2192 after covering", fontsize=9)
         self.summary.value = verdict(truth, probabilities, self.threshold)
         canvas, buffer = FigureCanvasAgg(parts["figure"]), io.BytesIO()
         canvas.draw()

@@ -431,7 +431,7 @@ def explorer_figure(view: str, canvas_shape: tuple[int, int], threshold: float, 
     ``"one label"``: one map over the canvas beside the probability bars;
     ``"Figure 2"``: :func:`figure2`'s layout with ``top_k`` maps. The layout
     is computed with the longest texts, then frozen: redraws keep it (much
-    faster than laying out again).
+    faster than laying out again); ``longest_title`` is the longest a map's title gets.
 
     Returns
     -------
@@ -454,8 +454,11 @@ def explorer_figure(view: str, canvas_shape: tuple[int, int], threshold: float, 
     colorbar = figure.colorbar(heats[0], label="scaled activation", **where)
     probability_bars(bars, np.ones(NUM_CLASSES), np.zeros(NUM_CLASSES), threshold, before=np.ones(NUM_CLASSES))
     bars.set_xlabel("")  # the title says it; the legend needs the room
-    for title_ax in (bars, ax, *heat_axes):
-        title_ax.set_title(longest_title if title_ax in heat_axes else " ", fontsize=9)
+    bars.set_title(" ", fontsize=9)
+    if view != "one label":
+        ax.set_title("the caption\nand the true labels", fontsize=9)  # two lines
+    for heat_ax in heat_axes:
+        heat_ax.set_title(longest_title, fontsize=9)
     FigureCanvasAgg(figure).draw()
     figure.set_layout_engine("none")
     return {"figure": figure, "ax": ax, "heat_axes": heat_axes, "heats": heats, "bars": bars, "colorbar": colorbar}
