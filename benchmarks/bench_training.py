@@ -19,20 +19,32 @@ ReLU) against the usual order (pooled after the ReLU), both fed by ``tf.data``.
 ``--precision`` compares the default network computing in float32 against
 the same network computing in bfloat16 (Keras' ``mixed_bfloat16`` policy),
 which the recipes train with where the processor has bfloat16 instructions.
+
+``--search ARM,ARM --seeds 0,1,2`` runs recipe candidates (:data:`SEARCH_ARMS`)
+with each training seed, each run in a fresh process, and prints for each arm
+the mean and spread over the seeds of the test exact match at each minute:
+the test score of the epoch with the best validation exact match so far, as
+a run stopped then would keep it. Runs are trained on the splits of their seed
+and scored on the test split of seed 0 (Fashion-MNIST test products only, so
+leak-free for every seed). ``--save FILE`` keeps the runs as JSON, and
+``--figure FILE`` draws the frontier from them (runs saved by earlier
+searches stay in the file; a new run of the same arm and seed replaces its).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import keras
 import numpy as np
 
-from helpers import composite, dataset, fashion, recipes, training
+from helpers import composite, dataset, evaluation, fashion, recipes, training
 
 RATE_COMPOSITES = 3_200  # per epoch
 RATE_EPOCHS = 4  # the first one (tracing) is not counted
@@ -67,6 +79,91 @@ CURVE_RECIPES = {
     "signed head": dataclasses.replace(recipes.RECIPES["default"], non_negative_head=False),
     "study": recipes.RECIPES["study"],
 }
+
+
+SEARCH_ARMS = {  # name: changes to the default recipe
+    "default (80 epochs)": {},
+    "50 epochs": {"epochs": 50},  # the default recipe until 2026-12-01
+    "EMA 0.99": {"ema_momentum": 0.99},
+}
+
+
+def search_run(arm: str, seed: int) -> dict:
+    """Train one arm with one training seed; its per-epoch seconds, validation and test exact match, and final test scores."""
+    recipe = dataclasses.replace(recipes.RECIPES["default"], **SEARCH_ARMS[arm])
+    data = fashion.load()
+    splits = dataset.load_splits() if seed == 0 else composite.standard_splits(data, seed)
+    test = dataset.load_splits(splits=("test",))["test"]
+    scores = TestCurve(test, budget=float("inf"))
+    network, history = training.train(recipe, splits["train"], splits["val"], fashion=data[0], seed=seed, verbose=0, callbacks=[scores])
+    final = evaluation.report(test.labels, network.predict(test.images, batch_size=500, verbose=0))
+    return {
+        "arm": arm, "seed": seed, "seconds": [t for t, _ in scores.points], "val": history["val_exact_match"],
+        "test": [e for _, e in scores.points], **{k: float(final[k]) for k in ("exact_match", "per_label_accuracy", "mean_average_precision")},
+    }
+
+
+def kept_by_minute(run: dict, minutes: int) -> list[float]:
+    """The test exact match of the best validation epoch finished by the end of each minute (nan before the first epoch and after the run)."""
+    kept = []
+    for minute in range(1, minutes + 1):
+        done = [i for i, t in enumerate(run["seconds"]) if t <= minute * 60]
+        running = (minute - 1) * 60 < run["seconds"][-1]
+        kept.append(run["test"][max(done, key=lambda i: run["val"][i])] if done and running else float("nan"))
+    return kept
+
+
+def search(arms: list[str], seeds: list[int], save: str | None) -> list[dict]:
+    """Run every arm with every seed, each in a fresh process; print the table per minute and the final scores."""
+    runs = []
+    for arm in arms:
+        for seed in seeds:
+            command = [sys.executable, __file__, "--search-run", arm, "--seeds", str(seed)]
+            runs.append(json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout.splitlines()[-1]))
+            print(f"{arm} seed {seed}: test exact match {runs[-1]['exact_match']:.3f}, {runs[-1]['seconds'][-1] / 60:.1f} min", flush=True)
+            if save:  # added to the runs already there, replacing a run of the same arm and seed
+                kept = [run for run in (json.loads(Path(save).read_text()) if Path(save).exists() else []) if (run["arm"], run["seed"]) != (arm, seed)]
+                Path(save).write_text(json.dumps([*kept, runs[-1]]))
+    report_search(runs)
+    return runs
+
+
+def report_search(runs: list[dict]) -> None:
+    """Print, per arm, mean and spread (min-max) of the kept test exact match at each minute, then the final scores."""
+    arms = list(dict.fromkeys(run["arm"] for run in runs))
+    minutes = int(np.ceil(max(run["seconds"][-1] for run in runs) / 60))
+    print(f"{'minute':>6}" + "".join(f"{arm:>26}" for arm in arms))
+    for minute in range(1, minutes + 1):
+        cells = []
+        for arm in arms:
+            values = np.array([kept_by_minute(run, minute)[-1] for run in runs if run["arm"] == arm])
+            cells.append(f"{np.mean(values):.3f} ({np.min(values):.3f}-{np.max(values):.3f})" if not np.isnan(values).any() else "-")
+        print(f"{minute:>6}" + "".join(f"{cell:>26}" for cell in cells))
+    for arm in arms:
+        mine = [run for run in runs if run["arm"] == arm]
+        scores = {k: [run[k] for run in mine] for k in ("exact_match", "per_label_accuracy", "mean_average_precision")}
+        print(f"{arm}: seeds {[run['seed'] for run in mine]}, minutes {[round(run['seconds'][-1] / 60, 1) for run in mine]}; "
+              + "; ".join(f"{k} mean {np.mean(v):.3f} ({min(v):.3f}-{max(v):.3f})" for k, v in scores.items()))
+
+
+def frontier_figure(runs: list[dict], path: str) -> None:
+    """Kept test exact match against training minutes: one line per arm (mean of the seeds), a band from the lowest to the highest seed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, ax = plt.subplots(figsize=(7, 4), layout="constrained")
+    minutes = int(np.ceil(max(run["seconds"][-1] for run in runs) / 60))
+    steps = np.arange(1, minutes + 1)
+    for arm in dict.fromkeys(run["arm"] for run in runs):
+        curves = np.array([kept_by_minute(run, minutes) for run in runs if run["arm"] == arm])
+        ax.plot(steps, np.nanmean(curves, axis=0), marker="o", label=f"{arm} ({len(curves)} seeds)")
+        ax.fill_between(steps, np.nanmin(curves, axis=0), np.nanmax(curves, axis=0), alpha=0.2)
+    ax.axhline(0.70, color="black", linestyle="--", linewidth=1, label="target 0.70")
+    ax.set(xlabel="training minutes (this machine)", ylabel="test exact match (best validation epoch so far)", title="Recipe search: exact match per CPU minute")
+    ax.legend()
+    figure.savefig(path, dpi=100)
 
 
 def curve(recipe: recipes.Recipe, splits: dict, fashion_train, budget: float) -> list[tuple[float, float]]:
@@ -132,9 +229,25 @@ def main() -> None:
     parser.add_argument("--pooling", action="store_true", help="compare pooling before and after batch norm instead")
     parser.add_argument("--precision", action="store_true", help="compare float32 and bfloat16 compute instead")
     # One training-rate run, in its own process, for the three comparisons above:
+    parser.add_argument("--search", help="comma-separated arms of SEARCH_ARMS to train with each seed instead")
+    parser.add_argument("--seeds", default="0,1,2", help="training seeds for --search (default: %(default)s)")
+    parser.add_argument("--save", help="with --search: keep the runs as JSON in this file")
+    parser.add_argument("--figure", help="draw the frontier (PNG) from the runs in --save's file, and print their table")
+    parser.add_argument("--search-run", help=argparse.SUPPRESS)  # one run, in its own process
     parser.add_argument("--network", choices=tuple(NETWORKS), help=argparse.SUPPRESS)
     parser.add_argument("--pipeline", choices=(PYDATASET, TF_DATA), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.search_run:
+        print(json.dumps(search_run(args.search_run, int(args.seeds))))
+        return
+    if args.search:
+        search(args.search.split(","), [int(seed) for seed in args.seeds.split(",")], args.save)
+        return
+    if args.figure:
+        runs = json.loads(Path(args.save).read_text())
+        report_search(runs)
+        frontier_figure(runs, args.figure)
+        return
     if args.network:
         print(training_rate(args.network, args.pipeline or TF_DATA, fashion.load()[0]))
         return

@@ -34,6 +34,7 @@ def test_a_recipe_builds_its_head():
         ({"optimizer": "sgd"}, r"optimizer must be one of \('adamw', 'adam'\); got 'sgd'"),
         ({"head": "softmax"}, "head='softmax' trains on the fixed composites only; set fresh_composites=False"),
         ({"patience": 3, "keep_best_epoch": False}, "patience stops at the best validation epoch; it needs keep_best_epoch=True"),
+        ({"ema_momentum": 1.0}, r"ema_momentum must be a number in \(0, 1\); got 1.0"),
     ],
 )
 def test_a_recipe_refuses_what_it_cannot_train(change, message):

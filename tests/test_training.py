@@ -226,3 +226,19 @@ def test_bfloat16_training_hands_back_the_best_weights_in_float32(splits, fashio
 def test_unknown_dtype_is_refused_before_training(splits):
     with pytest.raises(ValueError, match=r"dtype must be one of \('float32', 'mixed_bfloat16'\); got 'float16'"):
         training.train(TINY, splits["train"], splits["val"], dtype="float16")
+
+
+def test_a_recipe_with_ema_validates_and_keeps_the_weights_average(splits, fashion_data):
+    recipe = dataclasses.replace(TINY, ema_momentum=0.9)
+    matched = []
+
+    def compare(epoch, logs):  # at each epoch's end the network holds the moving average the optimiser kept
+        averages = spy.model.optimizer._model_variables_moving_average
+        matched.append(all(np.array_equal(w.numpy(), a.numpy()) for w, a in zip(spy.model.trainable_weights, averages)))
+
+    spy = keras.callbacks.LambdaCallback(on_epoch_end=compare)
+    training.train(recipe, splits["train"], small(splits["val"]), fashion=fashion_data[0], dtype="float32", verbose=0, callbacks=[spy])
+    assert matched == [True, True]
+    plain, _ = training.train(TINY, splits["train"], small(splits["val"]), fashion=fashion_data[0], dtype="float32", verbose=0)
+    averaged, _ = training.train(recipe, splits["train"], small(splits["val"]), fashion=fashion_data[0], dtype="float32", verbose=0)
+    assert any(not np.allclose(a, b) for a, b in zip(plain.get_weights(), averaged.get_weights()))
