@@ -101,14 +101,13 @@ def peak_and_energy_scores(
     maps = _check_maps(maps, len(items))
     masks = box_masks(items, boxes, maps.shape[1:3])
     image, label = np.nonzero(masks.any(axis=(1, 2)))
-    chosen = maps[image, :, :, label]  # (L, H, W)
-    chosen_masks = masks[image, :, :, label]
-    peaks = chosen.reshape(len(chosen), -1).argmax(axis=1)
-    hits = chosen_masks.reshape(len(chosen), -1)[np.arange(len(chosen)), peaks]
-    positive = np.maximum(chosen, 0, out=chosen)  # `chosen` is a copy: clip it in place
-    total = positive.sum(axis=(1, 2))
-    inside = positive.sum(axis=(1, 2), where=chosen_masks)
-    share = np.divide(inside, total, out=np.zeros_like(total, dtype=np.float64), where=total > 0)
+    hits, share = np.empty(len(image), bool), np.zeros(len(image))
+    for rows in np.array_split(np.arange(len(image)), max(1, len(image) // 500)):  # about 500 maps at a time: bounded memory
+        chosen, chosen_masks = maps[image[rows], :, :, label[rows]], masks[image[rows], :, :, label[rows]]  # copies (n, H, W)
+        hits[rows] = chosen_masks.reshape(len(rows), -1)[np.arange(len(rows)), chosen.reshape(len(rows), -1).argmax(axis=1)]
+        positive = np.maximum(chosen, 0, out=chosen)
+        total, inside = positive.sum(axis=(1, 2)), positive.sum(axis=(1, 2), where=chosen_masks)
+        share[rows] = np.divide(inside, total, out=np.zeros_like(total, dtype=np.float64), where=total > 0)
     scored = _scored(image, label, {"pointing_game": hits, "energy_share": share})
     if predicted is not None:
         scored["per_label"]["predicted"] = np.asarray(predicted, dtype=bool)[image, label]
