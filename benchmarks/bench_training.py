@@ -28,7 +28,8 @@ a run stopped then would keep it. Runs are trained on the splits of their seed
 and scored on the test split of seed 0 (Fashion-MNIST test products only, so
 leak-free for every seed). ``--save FILE`` keeps the runs as JSON, and
 ``--figure FILE`` draws the frontier from them (runs saved by earlier
-searches stay in the file; a new run of the same arm and seed replaces its).
+searches stay in the file; a new run of the same arm and seed replaces its);
+``--keep DIR`` saves the trained networks (for ``bench_test_time.py``).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from helpers import composite, dataset, evaluation, fashion, recipes, training
+from helpers import composite, dataset, evaluation, fashion, model, recipes, training
 
 RATE_COMPOSITES = 3_200  # per epoch
 RATE_EPOCHS = 4  # the first one (tracing) is not counted
@@ -81,22 +82,32 @@ CURVE_RECIPES = {
 }
 
 
-SEARCH_ARMS = {  # name: changes to the default recipe
-    "default (80 epochs)": {},
-    "50 epochs": {"epochs": 50},  # the default recipe until 2026-12-01
+SEARCH_BASE = recipes.Recipe()  # 2x2 patches folded first, 80 epochs: the default recipe since the first search (2026-12-01)
+SEARCH_ARMS = {  # name: changes to SEARCH_BASE
+    "folded (80 epochs)": {},
+    "folded (50 epochs)": {"epochs": 50},  # the default recipe until the first search (2026-12-01)
     "EMA 0.99": {"ema_momentum": 0.99},
+    "label smoothing 0.1": {"label_smoothing": 0.1},
+    # A 3x3 convolution over the whole 32 x 128 canvas, pooled, before the default's blocks (no fold).
+    "full-resolution first block": {"fold": 1, "blocks": ((24,), (32, 48), (96,))},
+    "full-resolution first block (70 epochs)": {"fold": 1, "blocks": ((24,), (32, 48), (96,)), "epochs": 70},
 }
 
 
-def search_run(arm: str, seed: int) -> dict:
-    """Train one arm with one training seed; its per-epoch seconds, validation and test exact match, and final test scores."""
-    recipe = dataclasses.replace(recipes.RECIPES["default"], **SEARCH_ARMS[arm])
+def search_run(arm: str, seed: int, keep: str | None = None) -> dict:
+    """Train one arm with one training seed; its per-epoch seconds, validation and test exact match, and final test scores.
+
+    With ``keep``, the trained network is saved there as ``{arm}-seed{seed}.keras``.
+    """
+    recipe = dataclasses.replace(SEARCH_BASE, **SEARCH_ARMS[arm])
     data = fashion.load()
     splits = dataset.load_splits() if seed == 0 else composite.standard_splits(data, seed)
     test = dataset.load_splits(splits=("test",))["test"]
     scores = TestCurve(test, budget=float("inf"))
     network, history = training.train(recipe, splits["train"], splits["val"], fashion=data[0], seed=seed, verbose=0, callbacks=[scores])
     final = evaluation.report(test.labels, network.predict(test.images, batch_size=500, verbose=0))
+    if keep:
+        model.save(network, Path(keep) / f"{arm}-seed{seed}.keras")
     return {
         "arm": arm, "seed": seed, "seconds": [t for t, _ in scores.points], "val": history["val_exact_match"],
         "test": [e for _, e in scores.points], **{k: float(final[k]) for k in ("exact_match", "per_label_accuracy", "mean_average_precision")},
@@ -113,12 +124,12 @@ def kept_by_minute(run: dict, minutes: int) -> list[float]:
     return kept
 
 
-def search(arms: list[str], seeds: list[int], save: str | None) -> list[dict]:
+def search(arms: list[str], seeds: list[int], save: str | None, keep: str | None = None) -> list[dict]:
     """Run every arm with every seed, each in a fresh process; print the table per minute and the final scores."""
     runs = []
     for arm in arms:
         for seed in seeds:
-            command = [sys.executable, __file__, "--search-run", arm, "--seeds", str(seed)]
+            command = [sys.executable, __file__, "--search-run", arm, "--seeds", str(seed), *(["--keep", keep] if keep else [])]
             runs.append(json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout.splitlines()[-1]))
             print(f"{arm} seed {seed}: test exact match {runs[-1]['exact_match']:.3f}, {runs[-1]['seconds'][-1] / 60:.1f} min", flush=True)
             if save:  # added to the runs already there, replacing a run of the same arm and seed
@@ -132,13 +143,14 @@ def report_search(runs: list[dict]) -> None:
     """Print, per arm, mean and spread (min-max) of the kept test exact match at each minute, then the final scores."""
     arms = list(dict.fromkeys(run["arm"] for run in runs))
     minutes = int(np.ceil(max(run["seconds"][-1] for run in runs) / 60))
-    print(f"{'minute':>6}" + "".join(f"{arm:>26}" for arm in arms))
+    widths = [max(26, len(arm) + 2) for arm in arms]
+    print(f"{'minute':>6}" + "".join(f"{arm:>{width}}" for arm, width in zip(arms, widths)))
     for minute in range(1, minutes + 1):
         cells = []
         for arm in arms:
             values = np.array([kept_by_minute(run, minute)[-1] for run in runs if run["arm"] == arm])
             cells.append(f"{np.mean(values):.3f} ({np.min(values):.3f}-{np.max(values):.3f})" if not np.isnan(values).any() else "-")
-        print(f"{minute:>6}" + "".join(f"{cell:>26}" for cell in cells))
+        print(f"{minute:>6}" + "".join(f"{cell:>{width}}" for cell, width in zip(cells, widths)))
     for arm in arms:
         mine = [run for run in runs if run["arm"] == arm]
         scores = {k: [run[k] for run in mine] for k in ("exact_match", "per_label_accuracy", "mean_average_precision")}
@@ -158,9 +170,13 @@ def frontier_figure(runs: list[dict], path: str) -> None:
     steps = np.arange(1, minutes + 1)
     for arm in dict.fromkeys(run["arm"] for run in runs):
         curves = np.array([kept_by_minute(run, minutes) for run in runs if run["arm"] == arm])
-        ax.plot(steps, np.nanmean(curves, axis=0), marker="o", label=f"{arm} ({len(curves)} seeds)")
-        ax.fill_between(steps, np.nanmin(curves, axis=0), np.nanmax(curves, axis=0), alpha=0.2)
+        running = ~np.isnan(curves).any(axis=0)  # the minutes at which every seed's run is still training, as in the table
+        curves = curves[:, running]
+        seeds = f"{len(curves)} seed" + ("s" if len(curves) > 1 else "")
+        ax.plot(steps[running], curves.mean(axis=0), marker="o", label=f"{arm} ({seeds})")
+        ax.fill_between(steps[running], curves.min(axis=0), curves.max(axis=0), alpha=0.2)
     ax.axhline(0.70, color="black", linestyle="--", linewidth=1, label="target 0.70")
+    ax.axvline(10, color="grey", linestyle=":", linewidth=1, label="budget 10 minutes")
     ax.set(xlabel="training minutes (this machine)", ylabel="test exact match (best validation epoch so far)", title="Recipe search: exact match per CPU minute")
     ax.legend()
     figure.savefig(path, dpi=100)
@@ -232,16 +248,20 @@ def main() -> None:
     parser.add_argument("--search", help="comma-separated arms of SEARCH_ARMS to train with each seed instead")
     parser.add_argument("--seeds", default="0,1,2", help="training seeds for --search (default: %(default)s)")
     parser.add_argument("--save", help="with --search: keep the runs as JSON in this file")
+    parser.add_argument("--keep", help="with --search: save each run's network in this folder")
     parser.add_argument("--figure", help="draw the frontier (PNG) from the runs in --save's file, and print their table")
     parser.add_argument("--search-run", help=argparse.SUPPRESS)  # one run, in its own process
     parser.add_argument("--network", choices=tuple(NETWORKS), help=argparse.SUPPRESS)
     parser.add_argument("--pipeline", choices=(PYDATASET, TF_DATA), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.search_run:
-        print(json.dumps(search_run(args.search_run, int(args.seeds))))
+        print(json.dumps(search_run(args.search_run, int(args.seeds), args.keep)))
         return
     if args.search:
-        search(args.search.split(","), [int(seed) for seed in args.seeds.split(",")], args.save)
+        unknown = set(args.search.split(",")) - set(SEARCH_ARMS)
+        if unknown:
+            parser.error(f"--search takes comma-separated arms of {sorted(SEARCH_ARMS)}; got {sorted(unknown)}")
+        search(args.search.split(","), [int(seed) for seed in args.seeds.split(",")], args.save, args.keep)
         return
     if args.figure:
         runs = json.loads(Path(args.save).read_text())

@@ -63,6 +63,10 @@ class Recipe:
         (Keras' ``use_ema``) and copy it into the network at the end of every
         epoch, so that each epoch is validated, and kept, as its average;
         None trains without one.
+    label_smoothing : float
+        Train a sigmoid head towards ``label_smoothing / 2`` and ``1 -
+        label_smoothing / 2`` instead of 0 and 1 (Keras' binary cross-entropy
+        option); the validation loss is measured against the plain labels.
     """
 
     blocks: tuple[tuple[int, ...], ...] = ((32, 48), (96,))
@@ -86,6 +90,7 @@ class Recipe:
     jit_compile: bool = False
     bfloat16: bool = True
     ema_momentum: float | None = None
+    label_smoothing: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("last_filters", "fold", "epochs", "batch_size", "composites_per_epoch"):
@@ -97,10 +102,13 @@ class Recipe:
         check_scalar(self.dropout, "dropout", float, low=0, high=1, open_high=True)
         if self.ema_momentum is not None:
             check_scalar(self.ema_momentum, "ema_momentum", float, low=0, high=1, open_low=True, open_high=True)
+        check_scalar(self.label_smoothing, "label_smoothing", float, low=0, high=1, open_high=True)
         check_choice(self.head, "head", HEADS)
         check_choice(self.optimizer, "optimizer", OPTIMIZERS)
         if self.head == "softmax" and self.fresh_composites:
             raise ValueError("head='softmax' trains on the fixed composites only; set fresh_composites=False")
+        if self.head == "softmax" and self.label_smoothing:
+            raise ValueError("label_smoothing is for the sigmoid head; set label_smoothing=0.0 with head='softmax'")
         if self.patience is not None and not self.keep_best_epoch:
             raise ValueError("patience stops at the best validation epoch; it needs keep_best_epoch=True")
 

@@ -262,7 +262,7 @@ def _training_split(fashion: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray,
 
 
 def compile_for(model: keras.Model, recipe: Recipe, total_steps: int, warmup_steps: int) -> None:
-    """Compile ``model`` with the recipe's optimiser, learning-rate schedule and its head's loss."""
+    """Compile ``model`` with the recipe's optimiser, learning-rate schedule and its head's loss (label-smoothed if asked)."""
     # The weights' moving average, when asked for, replaces them at each epoch's last step (warmup_steps = one epoch).
     ema = {"use_ema": True, "ema_momentum": recipe.ema_momentum, "ema_overwrite_frequency": warmup_steps} if recipe.ema_momentum else {}
     if recipe.optimizer == "adam":
@@ -270,9 +270,9 @@ def compile_for(model: keras.Model, recipe: Recipe, total_steps: int, warmup_ste
     else:
         schedule = keras.optimizers.schedules.CosineDecay(0.0, total_steps - warmup_steps, warmup_target=recipe.learning_rate, warmup_steps=warmup_steps)
         optimizer = keras.optimizers.AdamW(schedule, weight_decay=recipe.weight_decay, **ema)
-    # Per-label accuracy only where each output is a yes/no probability: softmax targets are shares.
-    metrics = [keras.metrics.BinaryAccuracy(name="per_label_accuracy")] if recipe.head == "sigmoid" else []
-    model.compile(optimizer=optimizer, loss=HEADS[recipe.head], metrics=metrics, jit_compile=recipe.jit_compile)
+    metrics = [keras.metrics.BinaryAccuracy(name="per_label_accuracy")] if recipe.head == "sigmoid" else []  # softmax targets are shares
+    loss = keras.losses.BinaryCrossentropy(label_smoothing=recipe.label_smoothing) if recipe.label_smoothing else HEADS[recipe.head]
+    model.compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=recipe.jit_compile)
 
 
 def train(

@@ -35,6 +35,8 @@ def test_a_recipe_builds_its_head():
         ({"head": "softmax"}, "head='softmax' trains on the fixed composites only; set fresh_composites=False"),
         ({"patience": 3, "keep_best_epoch": False}, "patience stops at the best validation epoch; it needs keep_best_epoch=True"),
         ({"ema_momentum": 1.0}, r"ema_momentum must be a number in \(0, 1\); got 1.0"),
+        ({"label_smoothing": 1.0}, r"label_smoothing must be a number in \[0, 1\); got 1.0"),
+        ({"head": "softmax", "fresh_composites": False, "label_smoothing": 0.1}, "label_smoothing is for the sigmoid head"),
     ],
 )
 def test_a_recipe_refuses_what_it_cannot_train(change, message):

@@ -242,3 +242,12 @@ def test_a_recipe_with_ema_validates_and_keeps_the_weights_average(splits, fashi
     plain, _ = training.train(TINY, splits["train"], small(splits["val"]), fashion=fashion_data[0], dtype="float32", verbose=0)
     averaged, _ = training.train(recipe, splits["train"], small(splits["val"]), fashion=fashion_data[0], dtype="float32", verbose=0)
     assert any(not np.allclose(a, b) for a, b in zip(plain.get_weights(), averaged.get_weights()))
+
+
+def test_label_smoothing_moves_the_training_targets_towards_one_half():
+    network = TINY.build()
+    training.compile_for(network, dataclasses.replace(TINY, label_smoothing=0.2), total_steps=10, warmup_steps=1)
+    loss = network.loss(np.array([[1.0, 0.0]]), np.array([[0.9, 0.1]]))  # targets 0.9 and 0.1: the predictions
+    assert float(loss) == pytest.approx(-(0.9 * np.log(0.9) + 0.1 * np.log(0.1)), rel=1e-5)
+    training.compile_for(network, TINY, total_steps=10, warmup_steps=1)
+    assert network.loss == "binary_crossentropy"  # without smoothing, the head's loss as notebook 02 names it
