@@ -151,12 +151,12 @@ def _forward(model: keras.Model, images: np.ndarray, batch_size: int):
             yield features, probabilities
 
 
-def feature_maps(model: keras.Model, images: np.ndarray, batch_size: int = 250) -> np.ndarray:
+def feature_maps(model: keras.Model, images: np.ndarray, batch_size: int = 100) -> np.ndarray:
     """Return the output of ``last_conv`` (N, h, w, K) for ``images``."""
     return np.concatenate([features for features, _ in _forward(model, images, batch_size)])
 
 
-def logits(model: keras.Model, images: np.ndarray, batch_size: int = 250) -> np.ndarray:
+def logits(model: keras.Model, images: np.ndarray, batch_size: int = 100) -> np.ndarray:
     """Return the class scores before the sigmoid, ``mean(f) @ w + b``, for ``images`` (N, 10)."""
     weights, bias = _gap_dense_head(model)[1].get_weights()
     return np.concatenate([f.mean(axis=(1, 2)) @ weights + bias for f, _ in _forward(model, images, batch_size)])

@@ -137,7 +137,7 @@ def grad_cam(
     *,
     relu: bool = True,
     upsampled: bool = True,
-    batch_size: int = 100,
+    batch_size: int = 50,
 ) -> ClassMaps:
     """Compute Grad-CAM (or Grad-CAM++) maps at any convolution of the network.
 

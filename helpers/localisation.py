@@ -222,7 +222,7 @@ def deletion_scores(
     *,
     steps: int = 10,
     fill: int = 0,
-    batch_size: int = 250,
+    batch_size: int = 100,
     seed: int = 0,
 ) -> dict[str, pd.DataFrame | pd.Series]:
     """Deletion curves: the class probability as the most salient pixels are blanked.
