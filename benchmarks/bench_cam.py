@@ -11,10 +11,10 @@ import time
 
 import keras
 import numpy as np
+from timing import best_of
 
 from helpers import cam, dataset, explorer, model
 from helpers.quiet import native_stderr_silenced
-from timing import best_of
 
 ONE_AT_A_TIME_SAMPLE = 20  # images timed the study's way, then scaled to all
 MOVES = 20  # redraws timed per kind of change
@@ -41,16 +41,57 @@ def redraw_kinds(app: explorer.Explorer) -> list[tuple[str, dict, list]]:
 
     return [
         ("test image (CAM, precomputed)", {}, setters(app.image, range(1, MOVES + 1))),
-        ("label", {}, [lambda i=i: setattr(app.label, "value", app.label.options[i % 9 + 1][1]) for i in range(MOVES)]),
-        ("filter", {}, setters(app.show, [explorer.FILTERS[i % 5 + 1] if i % 2 else "all" for i in range(MOVES)])),
-        ("new composition (CAM: a forward pass)", {"source": "composed"}, setters(app.slot_products[0], products)),
+        (
+            "label",
+            {},
+            [
+                lambda i=i: setattr(app.label, "value", app.label.options[i % 9 + 1][1])
+                for i in range(MOVES)
+            ],
+        ),
+        (
+            "filter",
+            {},
+            setters(
+                app.show, [explorer.FILTERS[i % 5 + 1] if i % 2 else "all" for i in range(MOVES)]
+            ),
+        ),
+        (
+            "new composition (CAM: a forward pass)",
+            {"source": "composed"},
+            setters(app.slot_products[0], products),
+        ),
         ("cover or uncover a slot (CAM, computed anew)", {"source": "composed"}, [cover] * MOVES),
-        ("method switch", {"source": "composed"}, setters(app.method, [("Grad-CAM", "Grad-CAM++", "CAM")[i % 3] for i in range(MOVES)])),
-        ("new composition (Grad-CAM: + a gradient)", {"source": "composed", "method": "Grad-CAM"}, setters(app.slot_products[1], products)),
-        ("new composition (Grad-CAM++)", {"source": "composed", "method": "Grad-CAM++"}, setters(app.slot_products[2], products)),
-        ("new composition (Grad-CAM at block1_relu1)", {"source": "composed", "method": "Grad-CAM", "layer": "block1_relu1"}, setters(app.slot_products[3], products)),
-        ("Figure 2 view, new test image (CAM)", {"mode": "Figure 2"}, setters(app.image, range(100, 100 + MOVES))),
-        ("Figure 2 view, new composition (Grad-CAM)", {"mode": "Figure 2", "source": "composed", "method": "Grad-CAM"}, setters(app.slot_products[0], range(100, 100 + MOVES))),
+        (
+            "method switch",
+            {"source": "composed"},
+            setters(app.method, [("Grad-CAM", "Grad-CAM++", "CAM")[i % 3] for i in range(MOVES)]),
+        ),
+        (
+            "new composition (Grad-CAM: + a gradient)",
+            {"source": "composed", "method": "Grad-CAM"},
+            setters(app.slot_products[1], products),
+        ),
+        (
+            "new composition (Grad-CAM++)",
+            {"source": "composed", "method": "Grad-CAM++"},
+            setters(app.slot_products[2], products),
+        ),
+        (
+            "new composition (Grad-CAM at block1_relu1)",
+            {"source": "composed", "method": "Grad-CAM", "layer": "block1_relu1"},
+            setters(app.slot_products[3], products),
+        ),
+        (
+            "Figure 2 view, new test image (CAM)",
+            {"mode": "Figure 2"},
+            setters(app.image, range(100, 100 + MOVES)),
+        ),
+        (
+            "Figure 2 view, new composition (Grad-CAM)",
+            {"mode": "Figure 2", "source": "composed", "method": "Grad-CAM"},
+            setters(app.slot_products[0], range(100, 100 + MOVES)),
+        ),
     ]
 
 
@@ -60,7 +101,14 @@ def time_redraws(app: explorer.Explorer) -> list[tuple[str, float, float]]:
     for name, settings, moves in redraw_kinds(app):
         for button in app.covers:
             button.value = False
-        for control, value in {"show": "all", "source": "test split", "mode": "one label", "method": "CAM", "layer": model.LAST_CONV, **settings}.items():
+        for control, value in {
+            "show": "all",
+            "source": "test split",
+            "mode": "one label",
+            "method": "CAM",
+            "layer": model.LAST_CONV,
+            **settings,
+        }.items():
             getattr(app, control).value = value
         times = []
         for move in moves:
@@ -94,17 +142,29 @@ def main() -> None:
         cam.class_activation_maps(network, images[:10])
         predict = best_of(3, lambda: network.predict(images, batch_size=250, verbose=0))
         all_maps = best_of(3, lambda: cam.class_activation_maps(network, images))
-        one_at_a_time = best_of(1, lambda: study_way(network, images[:ONE_AT_A_TIME_SAMPLE])) * len(images) / ONE_AT_A_TIME_SAMPLE
+        one_at_a_time = (
+            best_of(1, lambda: study_way(network, images[:ONE_AT_A_TIME_SAMPLE]))
+            * len(images)
+            / ONE_AT_A_TIME_SAMPLE
+        )
         one_canvas = best_of(20, lambda: network.predict(images[:1], verbose=0))
         app = explorer.explore(network, test)
         redraws = time_redraws(app)
     print(f"{len(images):,} test images, 10 classes each; best of 3")
     print(f"{'one model.predict':<44}{predict:>8.2f} s   1.00x")
-    print(f"{'all-class CAMs (one pass + one einsum)':<44}{all_maps:>8.2f} s   {all_maps / predict:.2f}x predict")
-    print(f"{'study: one image and one class at a time':<44}{one_at_a_time:>8.1f} s   {one_at_a_time / all_maps:.0f}x slower than ours (timed on {ONE_AT_A_TIME_SAMPLE} images)")
-    print(f"\nexplorer redraw per kind of change ({MOVES} moves each), against one model.predict of one canvas ({one_canvas * 1e3:.0f} ms, best of 20)")
+    print(
+        f"{'all-class CAMs (one pass + one einsum)':<44}{all_maps:>8.2f} s   {all_maps / predict:.2f}x predict"
+    )
+    print(
+        f"{'study: one image and one class at a time':<44}{one_at_a_time:>8.1f} s   {one_at_a_time / all_maps:.0f}x slower than ours (timed on {ONE_AT_A_TIME_SAMPLE} images)"
+    )
+    print(
+        f"\nexplorer redraw per kind of change ({MOVES} moves each), against one model.predict of one canvas ({one_canvas * 1e3:.0f} ms, best of 20)"
+    )
     for name, median, slowest in redraws:
-        print(f"{name:<46}median {median * 1e3:>5.0f} ms ({median / one_canvas:.1f}x one predict), slowest {slowest * 1e3:.0f} ms")
+        print(
+            f"{name:<46}median {median * 1e3:>5.0f} ms ({median / one_canvas:.1f}x one predict), slowest {slowest * 1e3:.0f} ms"
+        )
 
 
 if __name__ == "__main__":

@@ -13,9 +13,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from timing import best_of  # noqa: E402
 
 from helpers import composite, dataset, fashion  # noqa: E402
-from timing import best_of  # noqa: E402
 
 STUDY_SAMPLE = 100  # composites drawn the study's way (it is slow)
 
@@ -24,7 +24,7 @@ def study_way(images, items_sources, folder: Path) -> None:
     """One matplotlib figure with four subplots per composite, saved as a 646x184 PNG."""
     for index, sources in enumerate(items_sources):
         figure, axes = plt.subplots(1, 4, figsize=(6.46, 1.84), dpi=100)
-        for ax, source in zip(axes, sources):
+        for ax, source in zip(axes, sources, strict=True):
             ax.imshow(images[source], cmap="gray_r")
             ax.axis("off")
         figure.savefig(folder / f"{index:05d}.png")
@@ -49,9 +49,16 @@ def main() -> None:
     study_total = study_per_image * total
     print(f"{total:,} composites (train + val + test), seed 0; best of 5 for in memory")
     print(f"{'method':<40}{'seconds':>9}{'study is slower by':>20}")
-    print(f"{'ours, in memory (vectorised numpy)':<40}{in_memory:>9.2f}{study_total / in_memory:>19.0f}x")
-    print(f"{'ours, on disk (PNG + labels.csv + npz)':<40}{on_disk:>9.2f}{study_total / on_disk:>19.1f}x")
-    print(f"{'study: one matplotlib figure per image':<40}{study_total:>9.0f}   (timed on {STUDY_SAMPLE} images, scaled)")
+    print(
+        f"{'ours, in memory (vectorised numpy)':<40}{in_memory:>9.2f}{study_total / in_memory:>19.0f}x"
+    )
+    print(
+        f"{'ours, on disk (PNG + labels.csv + npz)':<40}{on_disk:>9.2f}{study_total / on_disk:>19.1f}x"
+    )
+    print(
+        f"{'study: one matplotlib figure per image':<40}{study_total:>9.0f}   (timed on {STUDY_SAMPLE} images, scaled)"
+    )
+
 
 if __name__ == "__main__":
     main()

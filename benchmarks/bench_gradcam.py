@@ -35,20 +35,30 @@ def main() -> None:
     args = parser.parse_args()
     network = model.load(args.model)
     images = dataset.load_splits()["test"].images
-    top = np.argmax(network.predict(images, batch_size=250, verbose=0), axis=1)  # one class per image
+    top = np.argmax(
+        network.predict(images, batch_size=250, verbose=0), axis=1
+    )  # one class per image
     layers = gradcam.feature_layers(network)
-    earlier = layers.loc[layers["type"] == "ReLU", "layer"].iloc[-1]  # the last ReLU before last_conv
+    earlier = layers.loc[layers["type"] == "ReLU", "layer"].iloc[
+        -1
+    ]  # the last ReLU before last_conv
     runs = {  # each takes the number of images to use
         "CAM, all classes": lambda n: cam.class_activation_maps(network, images[:n], "per_map"),
         "Grad-CAM, all classes": lambda n: gradcam.grad_cam(network, images[:n], "all"),
         "Grad-CAM, one class per image": lambda n: gradcam.grad_cam(network, images[:n], top[:n]),
-        "Grad-CAM++, all classes": lambda n: gradcam.grad_cam(network, images[:n], "all", method="grad_cam_pp"),
-        f"Grad-CAM at {earlier}, all classes": lambda n: gradcam.grad_cam(network, images[:n], "all", layer=earlier),
+        "Grad-CAM++, all classes": lambda n: gradcam.grad_cam(
+            network, images[:n], "all", method="grad_cam_pp"
+        ),
+        f"Grad-CAM at {earlier}, all classes": lambda n: gradcam.grad_cam(
+            network, images[:n], "all", layer=earlier
+        ),
     }
     with native_stderr_silenced():
         for run in runs.values():
             run(10)  # warm up: the first call builds the sub-models
-        seconds = interleaved_best(args.repeats, {name: (lambda run=run: run(len(images))) for name, run in runs.items()})
+        seconds = interleaved_best(
+            args.repeats, {name: (lambda run=run: run(len(images))) for name, run in runs.items()}
+        )
     base = seconds["CAM, all classes"]
     print(f"{len(images):,} test images; best of {args.repeats} interleaved rounds")
     for name, value in seconds.items():

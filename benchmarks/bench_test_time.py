@@ -32,23 +32,34 @@ def shifted(images: np.ndarray, rows: int, columns: int) -> np.ndarray:
     """The canvases moved by ``rows`` down and ``columns`` right (negative: up, left), the uncovered edge black."""
     moved = np.zeros_like(images)
     height, width = images.shape[1:3]
-    source = images[:, max(-rows, 0):height - max(rows, 0), max(-columns, 0):width - max(columns, 0)]
-    moved[:, max(rows, 0):height - max(-rows, 0), max(columns, 0):width - max(-columns, 0)] = source
+    source = images[
+        :, max(-rows, 0) : height - max(rows, 0), max(-columns, 0) : width - max(columns, 0)
+    ]
+    moved[:, max(rows, 0) : height - max(-rows, 0), max(columns, 0) : width - max(-columns, 0)] = (
+        source
+    )
     return moved
 
 
 def exact_matches(network, test: composite.Composites) -> dict[str, float]:
     """Test exact match of each of :data:`STEPS` for one network on one test split."""
     plain = network.predict(test.images, batch_size=500, verbose=0)
-    views = [network.predict(shifted(test.images, *shift), batch_size=500, verbose=0) for shift in SHIFTS]
+    views = [
+        network.predict(shifted(test.images, *shift), batch_size=500, verbose=0) for shift in SHIFTS
+    ]
     averaged = np.mean([plain, *views], axis=0)
-    counted = evaluation.decode_top_k(plain, np.clip((plain >= 0.5).sum(axis=1), 1, composite.DEFAULT_ITEMS))
+    counted = evaluation.decode_top_k(
+        plain, np.clip((plain >= 0.5).sum(axis=1), 1, composite.DEFAULT_ITEMS)
+    )
     decoded = {
         "plain": evaluation.decode_threshold(plain, 0.5),
         "mean of 1-pixel shifts": evaluation.decode_threshold(averaged, 0.5),
         "1 to 4 labels": counted,
     }
-    return {step: evaluation.set_scores(test.labels, labels)["exact_match"] for step, labels in decoded.items()}
+    return {
+        step: evaluation.set_scores(test.labels, labels)["exact_match"]
+        for step, labels in decoded.items()
+    }
 
 
 def main() -> None:
@@ -63,10 +74,16 @@ def main() -> None:
         for seed, test in tests.items():
             scores = exact_matches(network, test)
             rows.append(scores)
-            print(f"{path.name:40s} data seed {seed}: " + ", ".join(f"{step} {value:.3f}" for step, value in scores.items()), flush=True)
+            print(
+                f"{path.name:40s} data seed {seed}: "
+                + ", ".join(f"{step} {value:.3f}" for step, value in scores.items()),
+                flush=True,
+            )
     for step in STEPS:
         gains = np.array([row[step] - row["plain"] for row in rows])
-        print(f"{step:24s} mean {np.mean([row[step] for row in rows]):.3f}; minus plain: mean {gains.mean():+.3f} ({gains.min():+.3f} to {gains.max():+.3f})")
+        print(
+            f"{step:24s} mean {np.mean([row[step] for row in rows]):.3f}; minus plain: mean {gains.mean():+.3f} ({gains.min():+.3f} to {gains.max():+.3f})"
+        )
 
 
 if __name__ == "__main__":

@@ -82,7 +82,9 @@ CURVE_RECIPES = {
 }
 
 
-SEARCH_BASE = recipes.Recipe()  # 2x2 patches folded first, 80 epochs: the default recipe since the first search (2026-12-01)
+SEARCH_BASE = (
+    recipes.Recipe()
+)  # 2x2 patches folded first, 80 epochs: the default recipe since the first search (2026-12-01)
 SEARCH_ARMS = {  # name: changes to SEARCH_BASE
     "folded (80 epochs)": {},
     "folded (50 epochs)": {"epochs": 50},  # the default recipe until the first search (2026-12-01)
@@ -90,7 +92,11 @@ SEARCH_ARMS = {  # name: changes to SEARCH_BASE
     "label smoothing 0.1": {"label_smoothing": 0.1},
     # A 3x3 convolution over the whole 32 x 128 canvas, pooled, before the default's blocks (no fold).
     "full-resolution first block": {"fold": 1, "blocks": ((24,), (32, 48), (96,))},
-    "full-resolution first block (70 epochs)": {"fold": 1, "blocks": ((24,), (32, 48), (96,)), "epochs": 70},
+    "full-resolution first block (70 epochs)": {
+        "fold": 1,
+        "blocks": ((24,), (32, 48), (96,)),
+        "epochs": 70,
+    },
 }
 
 
@@ -104,13 +110,28 @@ def search_run(arm: str, seed: int, keep: str | None = None) -> dict:
     splits = dataset.load_splits() if seed == 0 else composite.standard_splits(data, seed)
     test = dataset.load_splits(splits=("test",))["test"]
     scores = TestCurve(test, budget=float("inf"))
-    network, history = training.train(recipe, splits["train"], splits["val"], fashion=data[0], seed=seed, verbose=0, callbacks=[scores])
+    network, history = training.train(
+        recipe,
+        splits["train"],
+        splits["val"],
+        fashion=data[0],
+        seed=seed,
+        verbose=0,
+        callbacks=[scores],
+    )
     final = evaluation.report(test.labels, network.predict(test.images, batch_size=500, verbose=0))
     if keep:
         model.save(network, Path(keep) / f"{arm}-seed{seed}.keras")
     return {
-        "arm": arm, "seed": seed, "seconds": [t for t, _ in scores.points], "val": history["val_exact_match"],
-        "test": [e for _, e in scores.points], **{k: float(final[k]) for k in ("exact_match", "per_label_accuracy", "mean_average_precision")},
+        "arm": arm,
+        "seed": seed,
+        "seconds": [t for t, _ in scores.points],
+        "val": history["val_exact_match"],
+        "test": [e for _, e in scores.points],
+        **{
+            k: float(final[k])
+            for k in ("exact_match", "per_label_accuracy", "mean_average_precision")
+        },
     }
 
 
@@ -120,20 +141,47 @@ def kept_by_minute(run: dict, minutes: int) -> list[float]:
     for minute in range(1, minutes + 1):
         done = [i for i, t in enumerate(run["seconds"]) if t <= minute * 60]
         running = (minute - 1) * 60 < run["seconds"][-1]
-        kept.append(run["test"][max(done, key=lambda i: run["val"][i])] if done and running else float("nan"))
+        kept.append(
+            run["test"][max(done, key=lambda i: run["val"][i])]
+            if done and running
+            else float("nan")
+        )
     return kept
 
 
-def search(arms: list[str], seeds: list[int], save: str | None, keep: str | None = None) -> list[dict]:
+def search(
+    arms: list[str], seeds: list[int], save: str | None, keep: str | None = None
+) -> list[dict]:
     """Run every arm with every seed, each in a fresh process; print the table per minute and the final scores."""
     runs = []
     for arm in arms:
         for seed in seeds:
-            command = [sys.executable, __file__, "--search-run", arm, "--seeds", str(seed), *(["--keep", keep] if keep else [])]
-            runs.append(json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout.splitlines()[-1]))
-            print(f"{arm} seed {seed}: test exact match {runs[-1]['exact_match']:.3f}, {runs[-1]['seconds'][-1] / 60:.1f} min", flush=True)
+            command = [
+                sys.executable,
+                __file__,
+                "--search-run",
+                arm,
+                "--seeds",
+                str(seed),
+                *(["--keep", keep] if keep else []),
+            ]
+            runs.append(
+                json.loads(
+                    subprocess.run(
+                        command, capture_output=True, text=True, check=True
+                    ).stdout.splitlines()[-1]
+                )
+            )
+            print(
+                f"{arm} seed {seed}: test exact match {runs[-1]['exact_match']:.3f}, {runs[-1]['seconds'][-1] / 60:.1f} min",
+                flush=True,
+            )
             if save:  # added to the runs already there, replacing a run of the same arm and seed
-                kept = [run for run in (json.loads(Path(save).read_text()) if Path(save).exists() else []) if (run["arm"], run["seed"]) != (arm, seed)]
+                kept = [
+                    run
+                    for run in (json.loads(Path(save).read_text()) if Path(save).exists() else [])
+                    if (run["arm"], run["seed"]) != (arm, seed)
+                ]
                 Path(save).write_text(json.dumps([*kept, runs[-1]]))
     report_search(runs)
     return runs
@@ -144,18 +192,37 @@ def report_search(runs: list[dict]) -> None:
     arms = list(dict.fromkeys(run["arm"] for run in runs))
     minutes = int(np.ceil(max(run["seconds"][-1] for run in runs) / 60))
     widths = [max(26, len(arm) + 2) for arm in arms]
-    print(f"{'minute':>6}" + "".join(f"{arm:>{width}}" for arm, width in zip(arms, widths)))
+    print(
+        f"{'minute':>6}"
+        + "".join(f"{arm:>{width}}" for arm, width in zip(arms, widths, strict=True))
+    )
     for minute in range(1, minutes + 1):
         cells = []
         for arm in arms:
-            values = np.array([kept_by_minute(run, minute)[-1] for run in runs if run["arm"] == arm])
-            cells.append(f"{np.mean(values):.3f} ({np.min(values):.3f}-{np.max(values):.3f})" if not np.isnan(values).any() else "-")
-        print(f"{minute:>6}" + "".join(f"{cell:>{width}}" for cell, width in zip(cells, widths)))
+            values = np.array(
+                [kept_by_minute(run, minute)[-1] for run in runs if run["arm"] == arm]
+            )
+            cells.append(
+                f"{np.mean(values):.3f} ({np.min(values):.3f}-{np.max(values):.3f})"
+                if not np.isnan(values).any()
+                else "-"
+            )
+        print(
+            f"{minute:>6}"
+            + "".join(f"{cell:>{width}}" for cell, width in zip(cells, widths, strict=True))
+        )
     for arm in arms:
         mine = [run for run in runs if run["arm"] == arm]
-        scores = {k: [run[k] for run in mine] for k in ("exact_match", "per_label_accuracy", "mean_average_precision")}
-        print(f"{arm}: seeds {[run['seed'] for run in mine]}, minutes {[round(run['seconds'][-1] / 60, 1) for run in mine]}; "
-              + "; ".join(f"{k} mean {np.mean(v):.3f} ({min(v):.3f}-{max(v):.3f})" for k, v in scores.items()))
+        scores = {
+            k: [run[k] for run in mine]
+            for k in ("exact_match", "per_label_accuracy", "mean_average_precision")
+        }
+        print(
+            f"{arm}: seeds {[run['seed'] for run in mine]}, minutes {[round(run['seconds'][-1] / 60, 1) for run in mine]}; "
+            + "; ".join(
+                f"{k} mean {np.mean(v):.3f} ({min(v):.3f}-{max(v):.3f})" for k, v in scores.items()
+            )
+        )
 
 
 def frontier_figure(runs: list[dict], path: str) -> None:
@@ -170,30 +237,57 @@ def frontier_figure(runs: list[dict], path: str) -> None:
     steps = np.arange(1, minutes + 1)
     for arm in dict.fromkeys(run["arm"] for run in runs):
         curves = np.array([kept_by_minute(run, minutes) for run in runs if run["arm"] == arm])
-        running = ~np.isnan(curves).any(axis=0)  # the minutes at which every seed's run is still training, as in the table
+        running = ~np.isnan(curves).any(
+            axis=0
+        )  # the minutes at which every seed's run is still training, as in the table
         curves = curves[:, running]
         seeds = f"{len(curves)} seed" + ("s" if len(curves) > 1 else "")
         ax.plot(steps[running], curves.mean(axis=0), marker="o", label=f"{arm} ({seeds})")
         ax.fill_between(steps[running], curves.min(axis=0), curves.max(axis=0), alpha=0.2)
     ax.axhline(0.70, color="black", linestyle="--", linewidth=1, label="target 0.70")
     ax.axvline(10, color="grey", linestyle=":", linewidth=1, label="budget 10 minutes")
-    ax.set(xlabel="training minutes (this machine)", ylabel="test exact match (best validation epoch so far)", title="Recipe search: exact match per CPU minute")
+    ax.set(
+        xlabel="training minutes (this machine)",
+        ylabel="test exact match (best validation epoch so far)",
+        title="Recipe search: exact match per CPU minute",
+    )
     ax.legend()
     figure.savefig(path, dpi=100)
 
 
-def curve(recipe: recipes.Recipe, splits: dict, fashion_train, budget: float) -> list[tuple[float, float]]:
+def curve(
+    recipe: recipes.Recipe, splits: dict, fashion_train, budget: float
+) -> list[tuple[float, float]]:
     callback = TestCurve(splits["test"], budget)
-    training.train(recipe, splits["train"], splits["val"], fashion=fashion_train, seed=0, verbose=0, callbacks=[callback])
+    training.train(
+        recipe,
+        splits["train"],
+        splits["val"],
+        fashion=fashion_train,
+        seed=0,
+        verbose=0,
+        callbacks=[callback],
+    )
     return callback.points
 
 
 class OneBatchPerCall(keras.utils.PyDataset):
     """Fresh composites handed to ``Model.fit`` one batch per Python call, redrawn every epoch."""
 
-    def __init__(self, fashion_train: tuple[np.ndarray, np.ndarray], pool: np.ndarray, count: int, batch_size: int):
+    def __init__(
+        self,
+        fashion_train: tuple[np.ndarray, np.ndarray],
+        pool: np.ndarray,
+        count: int,
+        batch_size: int,
+    ):
         super().__init__()
-        self.fashion_train, self.pool, self.count, self.batch_size = fashion_train, pool, count, batch_size
+        self.fashion_train, self.pool, self.count, self.batch_size = (
+            fashion_train,
+            pool,
+            count,
+            batch_size,
+        )
         self.epoch = 0
         self.images, self.labels = training.draw_epoch(*fashion_train, pool, count, seed=0, epoch=0)
 
@@ -206,10 +300,14 @@ class OneBatchPerCall(keras.utils.PyDataset):
 
     def on_epoch_end(self) -> None:
         self.epoch += 1
-        self.images, self.labels = training.draw_epoch(*self.fashion_train, self.pool, self.count, seed=0, epoch=self.epoch)
+        self.images, self.labels = training.draw_epoch(
+            *self.fashion_train, self.pool, self.count, seed=0, epoch=self.epoch
+        )
 
 
-def training_rate(network_name: str, pipeline: str, fashion_train: tuple[np.ndarray, np.ndarray]) -> float:
+def training_rate(
+    network_name: str, pipeline: str, fashion_train: tuple[np.ndarray, np.ndarray]
+) -> float:
     """Median training composites per second of a variant of the default network fed by ``pipeline``, the first epoch (tracing) not counted."""
     pool_first, dtype = NETWORKS[network_name]
     recipe = dataclasses.replace(recipes.RECIPES["default"], pool_first=pool_first)
@@ -218,12 +316,16 @@ def training_rate(network_name: str, pipeline: str, fashion_train: tuple[np.ndar
     if pipeline == PYDATASET:
         fit_args = {"x": OneBatchPerCall(fashion_train, pool, RATE_COMPOSITES, recipe.batch_size)}
     else:
-        batches = training.fresh_composite_batches(*fashion_train, pool, RATE_COMPOSITES, recipe.batch_size, 0, RATE_EPOCHS)
+        batches = training.fresh_composite_batches(
+            *fashion_train, pool, RATE_COMPOSITES, recipe.batch_size, 0, RATE_EPOCHS
+        )
         fit_args = {"x": batches, "steps_per_epoch": steps}
     keras.utils.set_random_seed(0)
     network = recipe.build(dtype)
     training.compile_for(network, recipe, RATE_EPOCHS * steps, warmup_steps=steps)
-    history = network.fit(**fit_args, epochs=RATE_EPOCHS, shuffle=False, verbose=0, callbacks=[training.EpochTimer()]).history
+    history = network.fit(
+        **fit_args, epochs=RATE_EPOCHS, shuffle=False, verbose=0, callbacks=[training.EpochTimer()]
+    ).history
     epoch_seconds = np.diff(history["seconds"])  # the first epoch (tracing) is not counted
     return float(np.median(RATE_COMPOSITES / epoch_seconds))
 
@@ -233,23 +335,42 @@ def compare_rates(baseline: tuple[str, str], candidate: tuple[str, str]) -> None
     rates = []
     for network, pipeline in (baseline, candidate):
         command = [sys.executable, __file__, "--network", network, "--pipeline", pipeline]
-        rates.append(float(subprocess.run(command, capture_output=True, text=True, check=True).stdout.split()[-1]))
+        rates.append(
+            float(
+                subprocess.run(command, capture_output=True, text=True, check=True).stdout.split()[
+                    -1
+                ]
+            )
+        )
         print(f"{network:28s} {pipeline:28s} {rates[-1]:6.0f} composites/s")
     print(f"second / first: {rates[1] / rates[0]:.2f}x the composites per second")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--budget", type=float, default=600, help="wall seconds per recipe (default: %(default)s)")
+    parser.add_argument(
+        "--budget", type=float, default=600, help="wall seconds per recipe (default: %(default)s)"
+    )
     parser.add_argument("--pipelines", action="store_true", help="compare input pipelines instead")
-    parser.add_argument("--pooling", action="store_true", help="compare pooling before and after batch norm instead")
-    parser.add_argument("--precision", action="store_true", help="compare float32 and bfloat16 compute instead")
+    parser.add_argument(
+        "--pooling", action="store_true", help="compare pooling before and after batch norm instead"
+    )
+    parser.add_argument(
+        "--precision", action="store_true", help="compare float32 and bfloat16 compute instead"
+    )
     # One training-rate run, in its own process, for the three comparisons above:
-    parser.add_argument("--search", help="comma-separated arms of SEARCH_ARMS to train with each seed instead")
-    parser.add_argument("--seeds", default="0,1,2", help="training seeds for --search (default: %(default)s)")
+    parser.add_argument(
+        "--search", help="comma-separated arms of SEARCH_ARMS to train with each seed instead"
+    )
+    parser.add_argument(
+        "--seeds", default="0,1,2", help="training seeds for --search (default: %(default)s)"
+    )
     parser.add_argument("--save", help="with --search: keep the runs as JSON in this file")
     parser.add_argument("--keep", help="with --search: save each run's network in this folder")
-    parser.add_argument("--figure", help="draw the frontier (PNG) from the runs in --save's file, and print their table")
+    parser.add_argument(
+        "--figure",
+        help="draw the frontier (PNG) from the runs in --save's file, and print their table",
+    )
     parser.add_argument("--search-run", help=argparse.SUPPRESS)  # one run, in its own process
     parser.add_argument("--network", choices=tuple(NETWORKS), help=argparse.SUPPRESS)
     parser.add_argument("--pipeline", choices=(PYDATASET, TF_DATA), help=argparse.SUPPRESS)
@@ -260,8 +381,15 @@ def main() -> None:
     if args.search:
         unknown = set(args.search.split(",")) - set(SEARCH_ARMS)
         if unknown:
-            parser.error(f"--search takes comma-separated arms of {sorted(SEARCH_ARMS)}; got {sorted(unknown)}")
-        search(args.search.split(","), [int(seed) for seed in args.seeds.split(",")], args.save, args.keep)
+            parser.error(
+                f"--search takes comma-separated arms of {sorted(SEARCH_ARMS)}; got {sorted(unknown)}"
+            )
+        search(
+            args.search.split(","),
+            [int(seed) for seed in args.seeds.split(",")],
+            args.save,
+            args.keep,
+        )
         return
     if args.figure:
         runs = json.loads(Path(args.save).read_text())
@@ -282,14 +410,24 @@ def main() -> None:
         return
     splits = dataset.load_splits()
     fashion_train = fashion.load()[0]
-    curves = {name: curve(recipe, splits, fashion_train, args.budget) for name, recipe in CURVE_RECIPES.items()}
-    print(f"test exact match against wall time, budget {args.budget:.0f} s per recipe, this machine")
+    curves = {
+        name: curve(recipe, splits, fashion_train, args.budget)
+        for name, recipe in CURVE_RECIPES.items()
+    }
+    print(
+        f"test exact match against wall time, budget {args.budget:.0f} s per recipe, this machine"
+    )
     print(f"{'minute':>8}" + "".join(f"{name:>14}" for name in curves))
     for minute in range(1, int(args.budget // 60) + 1):
-        row = [max([e for t, e in points if t <= minute * 60], default=float("nan")) for points in curves.values()]
+        row = [
+            max([e for t, e in points if t <= minute * 60], default=float("nan"))
+            for points in curves.values()
+        ]
         print(f"{minute:>8}" + "".join(f"{value:>14.3f}" for value in row))
     for name, points in curves.items():
-        print(f"{name}: {len(points)} epochs, best test exact match {max(e for _, e in points):.3f} at {min(t for t, e in points if e == max(e for _, e in points)):.0f} s")
+        print(
+            f"{name}: {len(points)} epochs, best test exact match {max(e for _, e in points):.3f} at {min(t for t, e in points if e == max(e for _, e in points)):.0f} s"
+        )
 
 
 if __name__ == "__main__":

@@ -25,8 +25,12 @@ def _data(args: argparse.Namespace) -> int:
         variable_count=args.variable_count,
         progress=lambda it: tqdm(it, desc="writing", unit="img", leave=False),
     )
-    counts = ", ".join(f"{split} {len(list(folder.glob('*.png')))}" for split, folder in written.items())
-    print(f"wrote {counts} composites to {args.out} (seed {args.seed}) in {time.perf_counter() - start:.1f} s")
+    counts = ", ".join(
+        f"{split} {len(list(folder.glob('*.png')))}" for split, folder in written.items()
+    )
+    print(
+        f"wrote {counts} composites to {args.out} (seed {args.seed}) in {time.perf_counter() - start:.1f} s"
+    )
     return 0
 
 
@@ -59,10 +63,31 @@ def main(argv: list[str] | None = None) -> int:
         description="Build 9,000 train, 1,000 val and 1,000 test composites (PNG + labels.csv + "
         "arrays.npz per split) from the real Fashion-MNIST, leak-free and reproducible.",
     )
-    data.add_argument("--out", type=Path, default=DEFAULT_ROOT, help="folder that receives train/, val/ and test/ (default: %(default)s)")
-    data.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives identical files (default: %(default)s)")
-    data.add_argument("--items", type=int, default=4, choices=range(1, 5), metavar="{1..4}", help="products per composite (default: %(default)s)")
-    data.add_argument("--variable-count", action="store_true", help="a random number of products (1 to --items) per composite")
+    data.add_argument(
+        "--out",
+        type=Path,
+        default=DEFAULT_ROOT,
+        help="folder that receives train/, val/ and test/ (default: %(default)s)",
+    )
+    data.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="random seed; the same seed gives identical files (default: %(default)s)",
+    )
+    data.add_argument(
+        "--items",
+        type=int,
+        default=4,
+        choices=range(1, 5),
+        metavar="{1..4}",
+        help="products per composite (default: %(default)s)",
+    )
+    data.add_argument(
+        "--variable-count",
+        action="store_true",
+        help="a random number of products (1 to --items) per composite",
+    )
     data.set_defaults(run=_data)
 
     train = commands.add_parser(
@@ -72,10 +97,27 @@ def main(argv: list[str] | None = None) -> int:
         "validation epoch (where the recipe keeps it), and write MODEL.keras plus MODEL.json (recipe, seed, time, machine, history, "
         "test metrics).",
     )
-    train.add_argument("--recipe", choices=sorted(RECIPES), default="default", help="training recipe (default: %(default)s)")
-    train.add_argument("--out", type=Path, default=Path("models") / "gap_cnn.keras", help="model file to write (default: %(default)s)")
-    train.add_argument("--data", type=Path, default=DEFAULT_ROOT, help="dataset folder (default: %(default)s)")
-    train.add_argument("--seed", type=int, default=0, help="seed of the data and the training (default: %(default)s)")
+    train.add_argument(
+        "--recipe",
+        choices=sorted(RECIPES),
+        default="default",
+        help="training recipe (default: %(default)s)",
+    )
+    train.add_argument(
+        "--out",
+        type=Path,
+        default=Path("models") / "gap_cnn.keras",
+        help="model file to write (default: %(default)s)",
+    )
+    train.add_argument(
+        "--data", type=Path, default=DEFAULT_ROOT, help="dataset folder (default: %(default)s)"
+    )
+    train.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the data and the training (default: %(default)s)",
+    )
     train.set_defaults(run=_train)
 
     evaluate = commands.add_parser(
@@ -84,14 +126,21 @@ def main(argv: list[str] | None = None) -> int:
         description="Evaluate a saved model on the standard test split and print the report as JSON.",
     )
     evaluate.add_argument("--model", type=Path, required=True, help="a .keras file")
-    evaluate.add_argument("--data", type=Path, default=DEFAULT_ROOT, help="dataset folder (default: %(default)s)")
-    evaluate.add_argument("--seed", type=int, default=0, help="seed the dataset was built with (default: %(default)s)")
+    evaluate.add_argument(
+        "--data", type=Path, default=DEFAULT_ROOT, help="dataset folder (default: %(default)s)"
+    )
+    evaluate.add_argument(
+        "--seed", type=int, default=0, help="seed the dataset was built with (default: %(default)s)"
+    )
     evaluate.set_defaults(run=_evaluate)
 
     args = parser.parse_args(argv)
     try:
         return args.run(args)
-    except (OSError, ValueError) as error:  # OSError: missing, existing, unreadable or unwritable files
+    except (
+        OSError,
+        ValueError,
+    ) as error:  # OSError: missing, existing, unreadable or unwritable files
         print(f"error: {error}", file=sys.stderr)
         return 2
 

@@ -17,7 +17,9 @@ import numpy as np
 _KINDS = {int: "an integer", float: "a number"}
 
 
-def _describe(expected: type, low: float | None, high: float | None, open_low: bool, open_high: bool) -> str:
+def _describe(
+    expected: type, low: float | None, high: float | None, open_low: bool, open_high: bool
+) -> str:
     """Say in words what ``check_scalar`` accepts, e.g. "a positive integer" or "a number in (0, 1)"."""
     if expected is int:  # an open bound on integers is the next integer, closed
         low = None if low is None else low + open_low
@@ -85,7 +87,9 @@ def check_scalar(
         fits = fits and (low is None or (value > low if open_low else value >= low))
         fits = fits and (high is None or (value < high if open_high else value <= high))
     if not fits:
-        raise ValueError(f"{name} must be {_describe(expected, low, high, open_low, open_high)}; got {value!r}")
+        raise ValueError(
+            f"{name} must be {_describe(expected, low, high, open_low, open_high)}; got {value!r}"
+        )
     return int(value) if expected is int else float(value)
 
 
@@ -112,13 +116,19 @@ def check_label_sets(labels: object, name: str, classes: int) -> np.ndarray:
     return labels.astype(np.int64)
 
 
-def check_probabilities(probabilities: object, name: str, shape: tuple[int | None, ...]) -> np.ndarray:
+def check_probabilities(
+    probabilities: object, name: str, shape: tuple[int | None, ...]
+) -> np.ndarray:
     """Check probabilities, each in [0, 1], of ``shape`` (None: any length on that axis); return them as float64."""
     try:
         probabilities = np.asarray(probabilities, dtype=np.float64)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be an array of probabilities; got {type(probabilities).__name__}") from None
-    fits = probabilities.ndim == len(shape) and all(want in (None, got) for want, got in zip(shape, probabilities.shape))
+        raise ValueError(
+            f"{name} must be an array of probabilities; got {type(probabilities).__name__}"
+        ) from None
+    fits = probabilities.ndim == len(shape) and all(
+        want in (None, got) for want, got in zip(shape, probabilities.shape, strict=True)
+    )
     if not fits:
         wanted = ", ".join("N" if want is None else str(want) for want in shape)
         raise ValueError(f"{name} must have shape ({wanted}); got {probabilities.shape}")
@@ -131,11 +141,15 @@ def check_thresholds(threshold: object, classes: int) -> np.ndarray:
     """Check one decision threshold, or one per class, in (0, 1); return one per class (float64)."""
     values = np.asarray(threshold, dtype=np.float64)
     if values.shape not in ((), (classes,)) or not ((values > 0) & (values < 1)).all():
-        raise ValueError(f"threshold must be in (0, 1), one value or one per class; got {threshold}")
+        raise ValueError(
+            f"threshold must be in (0, 1), one value or one per class; got {threshold}"
+        )
     return np.broadcast_to(values, (classes,))
 
 
-def check_canvases(images: object, height: int | None, width: int | None, name: str = "images") -> np.ndarray:
+def check_canvases(
+    images: object, height: int | None, width: int | None, name: str = "images"
+) -> np.ndarray:
     """Check raw canvases: uint8 (N, H, W) or (N, H, W, 1); return them as (N, H, W).
 
     ``height`` or ``width`` None accepts any size along that axis.
@@ -143,10 +157,14 @@ def check_canvases(images: object, height: int | None, width: int | None, name: 
     images = np.asarray(images)
     if images.ndim == 4 and images.shape[-1] == 1:
         images = images[..., 0]
-    fits = images.ndim == 3 and all(want in (None, got) for want, got in zip((height, width), images.shape[1:]))
+    fits = images.ndim == 3 and all(
+        want in (None, got) for want, got in zip((height, width), images.shape[1:], strict=True)
+    )
     if not fits:
         h, w = height or "H", width or "W"
-        raise ValueError(f"{name} must have shape (N, {h}, {w}) or (N, {h}, {w}, 1); got {images.shape}")
+        raise ValueError(
+            f"{name} must have shape (N, {h}, {w}) or (N, {h}, {w}, 1); got {images.shape}"
+        )
     if images.dtype != np.uint8:
         raise ValueError(f"{name} must be uint8 canvases (0-255); got {images.dtype}")
     return images
@@ -156,11 +174,17 @@ def check_indices(indices: object, name: str, size: int, *, distinct: bool = Fal
     """Check a 1-D array of integer indices into ``size`` items (0 to size - 1, optionally each once); return it as int64."""
     array = np.asarray(indices)
     if array.ndim != 1 or not (array.size == 0 or np.issubdtype(array.dtype, np.integer)):
-        raise ValueError(f"{name} must be a 1-D array of integer indices; got {array.dtype} {array.shape}")
+        raise ValueError(
+            f"{name} must be a 1-D array of integer indices; got {array.dtype} {array.shape}"
+        )
     if array.size and (array.min() < 0 or array.max() >= size):
-        raise ValueError(f"{name} must hold indices from 0 to {size - 1}; got values from {array.min()} to {array.max()}")
+        raise ValueError(
+            f"{name} must hold indices from 0 to {size - 1}; got values from {array.min()} to {array.max()}"
+        )
     if distinct and np.unique(array).size != array.size:
-        raise ValueError(f"{name} must hold each index at most once; {array.size - np.unique(array).size} repeat")
+        raise ValueError(
+            f"{name} must hold each index at most once; {array.size - np.unique(array).size} repeat"
+        )
     return array.astype(np.int64)
 
 

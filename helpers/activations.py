@@ -57,7 +57,9 @@ def softmax(z: np.ndarray) -> np.ndarray:
 def _check_targets(y: np.ndarray, z: np.ndarray) -> np.ndarray:
     y = np.asarray(y, dtype=np.float64)
     if y.shape != np.shape(z):
-        raise ValueError(f"targets and logits must have the same shape; got {y.shape} and {np.shape(z)}")
+        raise ValueError(
+            f"targets and logits must have the same shape; got {y.shape} and {np.shape(z)}"
+        )
     return y
 
 
@@ -245,7 +247,9 @@ def logit_sweep(y: np.ndarray, z: np.ndarray, label: int, values: np.ndarray) ->
     y = np.asarray(y, dtype=np.float64)
     z = np.asarray(z, dtype=np.float64)
     if y.ndim != 1 or z.shape != y.shape:
-        raise ValueError(f"y and z must be one vector each, of the same length; got {y.shape} and {z.shape}")
+        raise ValueError(
+            f"y and z must be one vector each, of the same length; got {y.shape} and {z.shape}"
+        )
     if not np.isin(y, (0, 1)).all() or not y.any():
         raise ValueError("y must be a multi-hot vector of 0 and 1 with at least one label")
     check_scalar(label, "label", low=0, high=len(y) - 1)
@@ -274,7 +278,13 @@ def problem_table() -> pd.DataFrame:
         last layer's units and activation, the loss, and its Keras name.
     """
     rows = [
-        ("binary classification", "is there a Bag in this composite?", "1 unit, sigmoid", "binary cross-entropy", "binary_crossentropy"),
+        (
+            "binary classification",
+            "is there a Bag in this composite?",
+            "1 unit, sigmoid",
+            "binary cross-entropy",
+            "binary_crossentropy",
+        ),
         (
             "multi-class, single-label",
             "which class is this one product? (plain Fashion-MNIST)",
@@ -289,7 +299,13 @@ def problem_table() -> pd.DataFrame:
             "binary cross-entropy",
             "binary_crossentropy",
         ),
-        ("regression to arbitrary values", "where does the Bag begin, in pixels?", "1 unit, none (linear)", "mean squared error", "mean_squared_error"),
+        (
+            "regression to arbitrary values",
+            "where does the Bag begin, in pixels?",
+            "1 unit, none (linear)",
+            "mean squared error",
+            "mean_squared_error",
+        ),
         (
             "regression to values in [0, 1]",
             "what share of the canvas is lit?",
@@ -299,4 +315,8 @@ def problem_table() -> pd.DataFrame:
         ),
     ]
     columns = ["example here", "last layer", "loss", "Keras loss"]
-    return pd.DataFrame([row[1:] for row in rows], index=pd.Index([row[0] for row in rows], name="problem type"), columns=columns)
+    return pd.DataFrame(
+        [row[1:] for row in rows],
+        index=pd.Index([row[0] for row in rows], name="problem type"),
+        columns=columns,
+    )

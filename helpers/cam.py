@@ -47,12 +47,17 @@ def _gap_dense_head(model: keras.Model) -> tuple[keras.layers.Layer, keras.layer
     try:
         last_conv = model.get_layer(LAST_CONV)
     except ValueError:
-        raise ValueError(f"model has no layer named {LAST_CONV!r}; CAM needs the last convolution under that name") from None
+        raise ValueError(
+            f"model has no layer named {LAST_CONV!r}; CAM needs the last convolution under that name"
+        ) from None
     dense = dense_head(model)
     source = dense.input._keras_history.operation
     while isinstance(source, keras.layers.Dropout):
         source = source.input._keras_history.operation
-    if not isinstance(source, keras.layers.GlobalAveragePooling2D) or source.input is not last_conv.output:
+    if (
+        not isinstance(source, keras.layers.GlobalAveragePooling2D)
+        or source.input is not last_conv.output
+    ):
         raise ValueError(
             f"CAM needs {LAST_CONV!r} -> GlobalAveragePooling2D -> Dense; the Dense layer is fed by {type(source).__name__}"
         )
@@ -82,7 +87,9 @@ def upsample(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     rows = bilinear_matrix(size[0], maps.shape[1])
     columns = bilinear_matrix(size[1], maps.shape[2])
     rows, columns = rows.astype(np.float32), columns.astype(np.float32)
-    return np.einsum("yh,nhwc,xw->nyxc", rows, maps.astype(np.float32, copy=False), columns, optimize=True)
+    return np.einsum(
+        "yh,nhwc,xw->nyxc", rows, maps.astype(np.float32, copy=False), columns, optimize=True
+    )
 
 
 def normalize_maps(maps: np.ndarray, normalize: str, *, in_place: bool = False) -> np.ndarray:
@@ -159,7 +166,9 @@ def feature_maps(model: keras.Model, images: np.ndarray, batch_size: int = 100) 
 def logits(model: keras.Model, images: np.ndarray, batch_size: int = 100) -> np.ndarray:
     """Return the class scores before the sigmoid, ``mean(f) @ w + b``, for ``images`` (N, 10)."""
     weights, bias = _gap_dense_head(model)[1].get_weights()
-    return np.concatenate([f.mean(axis=(1, 2)) @ weights + bias for f, _ in _forward(model, images, batch_size)])
+    return np.concatenate(
+        [f.mean(axis=(1, 2)) @ weights + bias for f, _ in _forward(model, images, batch_size)]
+    )
 
 
 def class_activation_maps(

@@ -172,14 +172,20 @@ def place(
     check_scalar(slot, "slot", low=PRODUCT)
     sources = np.asarray(sources)
     if sources.ndim != 2 or not 1 <= sources.shape[1] <= 4:
-        raise ValueError(f"sources must have shape (N, items_per_image) with 1 to 4 slots; got shape {sources.shape}")
+        raise ValueError(
+            f"sources must have shape (N, items_per_image) with 1 to 4 slots; got shape {sources.shape}"
+        )
     check_indices(sources[sources != EMPTY], "sources", len(images))
     offsets = np.asarray(offsets)
     if offsets.shape != (*sources.shape, 2) or not np.issubdtype(offsets.dtype, np.integer):
-        raise ValueError(f"offsets must be integers of shape {(*sources.shape, 2)}; got {offsets.dtype} {offsets.shape}")
+        raise ValueError(
+            f"offsets must be integers of shape {(*sources.shape, 2)}; got {offsets.dtype} {offsets.shape}"
+        )
     placed = offsets[sources != EMPTY]
     if placed.size and (placed.min() < 0 or placed.max() > slot - PRODUCT):
-        raise ValueError(f"offsets must be from 0 to {slot - PRODUCT} (slot - {PRODUCT}); got values from {placed.min()} to {placed.max()}")
+        raise ValueError(
+            f"offsets must be from 0 to {slot - PRODUCT} (slot - {PRODUCT}); got values from {placed.min()} to {placed.max()}"
+        )
     occupied = sources != EMPTY
     count, items_per_image = sources.shape
     chosen, offsets = sources[occupied], offsets[occupied]
@@ -209,7 +215,9 @@ def place(
     return Composites(canvas, labels, items, boxes, sources.astype(np.int32), source_split)
 
 
-def blank_slots(image: np.ndarray, slots: np.ndarray | list[int], slot: int = DEFAULT_SLOT) -> np.ndarray:
+def blank_slots(
+    image: np.ndarray, slots: np.ndarray | list[int], slot: int = DEFAULT_SLOT
+) -> np.ndarray:
     """Return a copy of one canvas (H, W) with the given slots (0 = leftmost) set to the dark background, 0."""
     if np.ndim(image) != 2:
         raise ValueError(f"image must be one canvas of shape (H, W); got shape {np.shape(image)}")
@@ -230,9 +238,13 @@ def _check_products(images: np.ndarray, classes: np.ndarray, source_split: str) 
         )
     classes = np.asarray(classes)
     if classes.shape != images.shape[:1] or not np.issubdtype(classes.dtype, np.integer):
-        raise ValueError(f"classes must be one integer class id per image, shape ({len(images)},); got {classes.dtype} {classes.shape}")
+        raise ValueError(
+            f"classes must be one integer class id per image, shape ({len(images)},); got {classes.dtype} {classes.shape}"
+        )
     if classes.size and (classes.min() < 0 or classes.max() >= NUM_CLASSES):
-        raise ValueError(f"classes must be class ids from 0 to {NUM_CLASSES - 1}; got values from {classes.min()} to {classes.max()}")
+        raise ValueError(
+            f"classes must be class ids from 0 to {NUM_CLASSES - 1}; got values from {classes.min()} to {classes.max()}"
+        )
     return classes
 
 
@@ -290,7 +302,7 @@ def standard_splits(
         raise ValueError(f"sizes must name the splits {sorted(SPLIT_SIZES)}; got {sorted(sizes)}")
     (x_train, y_train), (x_test, y_test) = fashion
     pools = source_pools(seed)
-    generators = dict(zip(SPLIT_SIZES, np.random.default_rng([seed, 1]).spawn(3)))
+    generators = dict(zip(SPLIT_SIZES, np.random.default_rng([seed, 1]).spawn(3), strict=True))
     splits = {}
     for split, count in sizes.items():
         x, y = (x_test, y_test) if split == "test" else (x_train, y_train)
@@ -319,7 +331,7 @@ def metadata_frame(composites: Composites) -> pd.DataFrame:
     """
     rows = []
     for index, (items, boxes, sources) in enumerate(
-        zip(composites.items, composites.boxes, composites.sources)
+        zip(composites.items, composites.boxes, composites.sources, strict=True)
     ):
         present = items != EMPTY
         rows.append(
@@ -332,7 +344,9 @@ def metadata_frame(composites: Composites) -> pd.DataFrame:
                 "source_index": _join(sources[present]),
             }
         )
-    frame = pd.DataFrame(rows, columns=["fname", "items", "names", "boxes", "source_split", "source_index"])
+    frame = pd.DataFrame(
+        rows, columns=["fname", "items", "names", "boxes", "source_split", "source_index"]
+    )
     classes = pd.DataFrame(composites.labels.astype(np.int64), columns=list(CLASS_NAMES))
     return pd.concat([frame, classes], axis=1)
 
@@ -346,7 +360,7 @@ def parse_metadata(
     boxes = np.full((count, items_per_image, 4), EMPTY, dtype=np.int16)
     sources = np.full((count, items_per_image), EMPTY, dtype=np.int32)
     for row, (item_text, box_text, source_text) in enumerate(
-        zip(frame["items"], frame["boxes"], frame["source_index"])
+        zip(frame["items"], frame["boxes"], frame["source_index"], strict=True)
     ):
         ids = [int(v) for v in str(item_text).split()]
         row_boxes = [[int(v) for v in box.split()] for box in str(box_text).split(";")]

@@ -25,8 +25,8 @@ import shutil
 import tempfile
 import time
 import zipfile
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -34,7 +34,14 @@ from PIL import Image
 
 from helpers import fashion
 from helpers._checks import check_choice, check_output_folder, check_scalar
-from helpers.composite import DEFAULT_ITEMS, DEFAULT_SLOT, SPLIT_SIZES, Composites, parse_metadata, standard_splits
+from helpers.composite import (
+    DEFAULT_ITEMS,
+    DEFAULT_SLOT,
+    SPLIT_SIZES,
+    Composites,
+    parse_metadata,
+    standard_splits,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_ROOT = PROJECT_ROOT / "data" / "multilabel-fashion-mnist"
@@ -42,9 +49,19 @@ FORMAT_VERSION = 2  # 2: settings.json records the SHA-256 of the files
 ARRAYS = ("images", "labels", "items", "boxes", "sources")
 HASHED_FILES = ("arrays.npz", "labels.csv")
 HASHES = (*HASHED_FILES, "png")  # "png": one digest over every PNG, in order
-SETTINGS_TYPES = {"format": int, "split": str, "seed": int, "items_per_image": int, "variable_count": bool, "slot": int, "count": int}
+SETTINGS_TYPES = {
+    "format": int,
+    "split": str,
+    "seed": int,
+    "items_per_image": int,
+    "variable_count": bool,
+    "slot": int,
+    "count": int,
+}
 SPLIT_FILE = re.compile(r"\d{5}\.png|labels\.csv|arrays\.npz|settings\.json")
-ABANDONED_AFTER = 24 * 3600  # seconds; where a writer's liveness cannot be asked, older leftovers are cleared
+ABANDONED_AFTER = (
+    24 * 3600
+)  # seconds; where a writer's liveness cannot be asked, older leftovers are cleared
 
 
 def settings_for(
@@ -73,7 +90,12 @@ def _exists(folder: Path) -> FileExistsError:
     return FileExistsError(f"{folder} already exists; remove it to rebuild")
 
 
-def save(composites: Composites, folder: Path, settings: dict, progress: Callable[[Iterable], Iterable] = iter) -> Path:
+def save(
+    composites: Composites,
+    folder: Path,
+    settings: dict,
+    progress: Callable[[Iterable], Iterable] = iter,
+) -> Path:
     """Write one split atomically into ``folder`` (which must not exist).
 
     ``settings`` (from :func:`settings_for`) is stored as ``settings.json``
@@ -86,12 +108,16 @@ def save(composites: Composites, folder: Path, settings: dict, progress: Callabl
         raise _exists(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     clear_leftovers(folder)
-    temporary = Path(tempfile.mkdtemp(prefix=f".{folder.name}.partial-{os.getpid()}-", dir=folder.parent))
+    temporary = Path(
+        tempfile.mkdtemp(prefix=f".{folder.name}.partial-{os.getpid()}-", dir=folder.parent)
+    )
     try:
         for index in progress(range(len(composites))):
             Image.fromarray(composites.images[index], mode="L").save(temporary / png_name(index))
         composites.metadata().to_csv(temporary / "labels.csv", index=False)
-        np.savez_compressed(temporary / "arrays.npz", **{name: getattr(composites, name) for name in ARRAYS})
+        np.savez_compressed(
+            temporary / "arrays.npz", **{name: getattr(composites, name) for name in ARRAYS}
+        )
         record = {**settings, "sha256": file_hashes(temporary, len(composites))}
         (temporary / "settings.json").write_text(json.dumps(record, indent=2) + "\n")
         try:
@@ -116,11 +142,15 @@ def _read_files(folder: Path, count: int) -> tuple[dict[str, bytes], list[bytes]
     blobs = {}
     for name in HASHED_FILES:
         if not (folder / name).is_file():
-            raise FileNotFoundError(f"{folder / name} is missing or not a file; remove the folder to rebuild it")
+            raise FileNotFoundError(
+                f"{folder / name} is missing or not a file; remove the folder to rebuild it"
+            )
         blobs[name] = (folder / name).read_bytes()
     missing = [png_name(i) for i in range(count) if not (folder / png_name(i)).is_file()]
     if missing:
-        raise FileNotFoundError(f"{folder} lacks {len(missing)} of its PNG files (first: {missing[0]}); remove the folder to rebuild it")
+        raise FileNotFoundError(
+            f"{folder} lacks {len(missing)} of its PNG files (first: {missing[0]}); remove the folder to rebuild it"
+        )
     return blobs, [(folder / png_name(i)).read_bytes() for i in range(count)]
 
 
@@ -128,7 +158,10 @@ def _digests(blobs: dict[str, bytes], pngs: list[bytes]) -> dict[str, str]:
     combined = hashlib.sha256()
     for png in pngs:
         combined.update(hashlib.sha256(png).digest())
-    return {**{name: hashlib.sha256(blob).hexdigest() for name, blob in blobs.items()}, "png": combined.hexdigest()}
+    return {
+        **{name: hashlib.sha256(blob).hexdigest() for name, blob in blobs.items()},
+        "png": combined.hexdigest(),
+    }
 
 
 def file_hashes(folder: Path, count: int) -> dict[str, str]:
@@ -151,7 +184,11 @@ def clear_leftovers(folder: Path) -> list[Path]:
     removed = []
     for candidate in folder.parent.iterdir() if folder.parent.is_dir() else ():
         found = leftover_name.fullmatch(candidate.name)
-        if found and _holds_only_split_files(candidate) and not _writer_alive(candidate, int(found.group(1))):
+        if (
+            found
+            and _holds_only_split_files(candidate)
+            and not _writer_alive(candidate, int(found.group(1)))
+        ):
             shutil.rmtree(candidate, ignore_errors=True)
             if not candidate.exists():
                 removed.append(candidate)
@@ -161,7 +198,10 @@ def clear_leftovers(folder: Path) -> list[Path]:
 def _holds_only_split_files(candidate: Path) -> bool:
     if candidate.is_symlink() or not candidate.is_dir():
         return False
-    return all(entry.is_file() and not entry.is_symlink() and SPLIT_FILE.fullmatch(entry.name) for entry in candidate.iterdir())
+    return all(
+        entry.is_file() and not entry.is_symlink() and SPLIT_FILE.fullmatch(entry.name)
+        for entry in candidate.iterdir()
+    )
 
 
 def _writer_alive(leftover: Path, pid: int) -> bool:
@@ -170,7 +210,9 @@ def _writer_alive(leftover: Path, pid: int) -> bool:
             return time.time() - leftover.stat().st_mtime < ABANDONED_AFTER
         except OSError:
             return True
-    if pid == os.getpid():  # this process writes one split at a time: the pid was reused after a kill
+    if (
+        pid == os.getpid()
+    ):  # this process writes one split at a time: the pid was reused after a kill
         return False
     try:
         os.kill(pid, 0)
@@ -185,13 +227,19 @@ def _read_settings(folder: Path) -> dict:
     """Read ``settings.json``, refusing one of another format or with fields of the wrong type."""
     path = folder / "settings.json"
     if not path.is_file():
-        raise FileNotFoundError(f"{folder} holds no dataset split (no settings.json); build it with `python -m helpers data`")
+        raise FileNotFoundError(
+            f"{folder} holds no dataset split (no settings.json); build it with `python -m helpers data`"
+        )
     try:
         recorded = json.loads(path.read_text())
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(f"{path} is not valid JSON ({error}); remove the folder to rebuild it") from None
+        raise ValueError(
+            f"{path} is not valid JSON ({error}); remove the folder to rebuild it"
+        ) from None
     if not isinstance(recorded, dict):
-        raise ValueError(f"{path} is not the settings record of a split (a JSON object); remove the folder to rebuild it")
+        raise ValueError(
+            f"{path} is not the settings record of a split (a JSON object); remove the folder to rebuild it"
+        )
     if recorded.get("format") != FORMAT_VERSION:
         raise ValueError(
             f"{folder} was built by another version of this project (format {recorded.get('format')!r}, "
@@ -200,10 +248,18 @@ def _read_settings(folder: Path) -> dict:
     wrong = [key for key, kind in SETTINGS_TYPES.items() if type(recorded.get(key)) is not kind]
     hashes = recorded.get("sha256")
     if wrong or not isinstance(hashes, dict) or set(hashes) != set(HASHES):
-        problem = f"fields {wrong} are missing or of the wrong type" if wrong else "it records no file hashes"
-        raise ValueError(f"{path} is not the settings record of a split: {problem}; remove the folder to rebuild it")
+        problem = (
+            f"fields {wrong} are missing or of the wrong type"
+            if wrong
+            else "it records no file hashes"
+        )
+        raise ValueError(
+            f"{path} is not the settings record of a split: {problem}; remove the folder to rebuild it"
+        )
     if recorded["split"] not in SPLIT_SIZES or recorded["count"] < 0:
-        raise ValueError(f"{path} names split {recorded['split']!r} with {recorded['count']} composites; remove the folder to rebuild it")
+        raise ValueError(
+            f"{path} names split {recorded['split']!r} with {recorded['count']} composites; remove the folder to rebuild it"
+        )
     return recorded
 
 
@@ -213,19 +269,37 @@ def _parse_arrays(folder: Path, blob: bytes) -> dict[str, np.ndarray]:
             return {name: stored[name] for name in ARRAYS}
     except ValueError as error:
         if "allow_pickle" not in str(error):
-            raise ValueError(f"{folder / 'arrays.npz'} cannot be read ({error}); remove the folder to rebuild it") from None
+            raise ValueError(
+                f"{folder / 'arrays.npz'} cannot be read ({error}); remove the folder to rebuild it"
+            ) from None
         # numpy's own message would suggest loading the pickles, which is never safe here
-        raise ValueError(f"{folder / 'arrays.npz'} holds pickled objects, which are never loaded; remove the folder to rebuild it") from None
+        raise ValueError(
+            f"{folder / 'arrays.npz'} holds pickled objects, which are never loaded; remove the folder to rebuild it"
+        ) from None
     except (KeyError, OSError, EOFError, zipfile.BadZipFile) as error:
-        raise ValueError(f"{folder / 'arrays.npz'} is not a zip of the arrays {', '.join(ARRAYS)} ({error}); remove the folder to rebuild it") from None
+        raise ValueError(
+            f"{folder / 'arrays.npz'} is not a zip of the arrays {', '.join(ARRAYS)} ({error}); remove the folder to rebuild it"
+        ) from None
 
 
-def _parse_labels(folder: Path, blob: bytes, items_per_image: int, slot: int) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+def _parse_labels(
+    folder: Path, blob: bytes, items_per_image: int, slot: int
+) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     try:
-        frame = pd.read_csv(io.BytesIO(blob), dtype={"items": str, "boxes": str, "source_index": str})
+        frame = pd.read_csv(
+            io.BytesIO(blob), dtype={"items": str, "boxes": str, "source_index": str}
+        )
         return frame, parse_metadata(frame, items_per_image, slot)
-    except (KeyError, ValueError, TypeError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
-        raise ValueError(f"{folder / 'labels.csv'} is not a metadata table of this format ({error!r}); remove the folder to rebuild it") from None
+    except (
+        KeyError,
+        ValueError,
+        TypeError,
+        pd.errors.ParserError,
+        pd.errors.EmptyDataError,
+    ) as error:
+        raise ValueError(
+            f"{folder / 'labels.csv'} is not a metadata table of this format ({error!r}); remove the folder to rebuild it"
+        ) from None
 
 
 def load(folder: Path, expected: dict | None = None, *, check_pngs: bool = True) -> Composites:
@@ -253,10 +327,16 @@ def load(folder: Path, expected: dict | None = None, *, check_pngs: bool = True)
     recorded = _read_settings(folder)
     settings = {k: v for k, v in recorded.items() if k != "sha256"}
     if expected is not None and settings != expected:
-        changed = {k: (settings.get(k), expected.get(k)) for k in settings.keys() | expected.keys() if settings.get(k) != expected.get(k)}
+        changed = {
+            k: (settings.get(k), expected.get(k))
+            for k in settings.keys() | expected.keys()
+            if settings.get(k) != expected.get(k)
+        }
         raise ValueError(
             f"{folder} was built with other settings: "
-            + ", ".join(f"{k}={old!r} (wanted {new!r})" for k, (old, new) in sorted(changed.items()))
+            + ", ".join(
+                f"{k}={old!r} (wanted {new!r})" for k, (old, new) in sorted(changed.items())
+            )
             + "; remove the folder to rebuild it, or ask for its settings"
         )
     count = recorded["count"]
@@ -265,13 +345,21 @@ def load(folder: Path, expected: dict | None = None, *, check_pngs: bool = True)
     for name in HASHES:
         if found[name] != recorded["sha256"][name]:
             where = folder / (name if name != "png" else "*.png")
-            raise ValueError(f"{where} changed after the split was built (its SHA-256 differs from the one in settings.json); remove the folder to rebuild it")
+            raise ValueError(
+                f"{where} changed after the split was built (its SHA-256 differs from the one in settings.json); remove the folder to rebuild it"
+            )
     arrays = _parse_arrays(folder, blobs["arrays.npz"])
-    frame, parsed = _parse_labels(folder, blobs["labels.csv"], recorded["items_per_image"], recorded["slot"])
+    frame, parsed = _parse_labels(
+        folder, blobs["labels.csv"], recorded["items_per_image"], recorded["slot"]
+    )
     if len(frame) != count or len(arrays["images"]) != count:
-        raise ValueError(f"{folder}: settings say {count} composites, labels.csv has {len(frame)}, arrays.npz {len(arrays['images'])}")
+        raise ValueError(
+            f"{folder}: settings say {count} composites, labels.csv has {len(frame)}, arrays.npz {len(arrays['images'])}"
+        )
     if list(frame["fname"]) != [png_name(i) for i in range(count)]:
-        raise ValueError(f"{folder / 'labels.csv'}: its fname column must list 00000.png, 00001.png, ... in order")
+        raise ValueError(
+            f"{folder / 'labels.csv'}: its fname column must list 00000.png, 00001.png, ... in order"
+        )
     for name, values in parsed.items():
         if not np.array_equal(values, arrays[name]):
             raise ValueError(f"{folder}: labels.csv and arrays.npz disagree on {name}")
@@ -303,12 +391,19 @@ def build(
     folder that exists (or that another process finishes first) as it is,
     instead of raising ``FileExistsError``. Returns the folder of each split.
     """
-    settings = {split: settings_for(split, seed, items_per_image=items_per_image, variable_count=variable_count) for split in splits}
+    settings = {
+        split: settings_for(
+            split, seed, items_per_image=items_per_image, variable_count=variable_count
+        )
+        for split in splits
+    }
     check_output_folder(root, "root")
     existing = [Path(root) / split for split in settings if (Path(root) / split).exists()]
     if existing and not exist_ok:  # refuse before writing any split, not after the first ones
         raise _exists(existing[0])
-    built = standard_splits(fashion.load(), seed, items_per_image=items_per_image, variable_count=variable_count)
+    built = standard_splits(
+        fashion.load(), seed, items_per_image=items_per_image, variable_count=variable_count
+    )
     written = {}
     for split in settings:
         folder = Path(root) / split
@@ -338,12 +433,22 @@ def load_splits(
     """
     root = Path(root)
     wanted = [check_choice(split, "split", SPLIT_SIZES) for split in splits]
-    expected = {split: settings_for(split, seed) for split in wanted}  # checks the seed, before anything is read or built
+    expected = {
+        split: settings_for(split, seed) for split in wanted
+    }  # checks the seed, before anything is read or built
     missing = [split for split in wanted if not (root / split).exists()]
     if missing and not build_if_missing:
-        raise FileNotFoundError(f"{root} lacks {missing}; build them with `python -m helpers data --out {root}`")
-    loaded = {split: load(root / split, expected[split], check_pngs=check_pngs) for split in wanted if split not in missing}
+        raise FileNotFoundError(
+            f"{root} lacks {missing}; build them with `python -m helpers data --out {root}`"
+        )
+    loaded = {
+        split: load(root / split, expected[split], check_pngs=check_pngs)
+        for split in wanted
+        if split not in missing
+    }
     if missing:
         build(root, seed, splits=missing, exist_ok=True)
-        loaded |= {split: load(root / split, expected[split], check_pngs=check_pngs) for split in missing}
+        loaded |= {
+            split: load(root / split, expected[split], check_pngs=check_pngs) for split in missing
+        }
     return {split: loaded[split] for split in wanted}

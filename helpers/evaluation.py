@@ -24,7 +24,9 @@ def _average_precision(y_true: np.ndarray, y_prob: np.ndarray) -> np.ndarray:
     """Average precision per class; NaN for a class with no positive example."""
     return np.array(
         [
-            metrics.average_precision_score(y_true[:, c], y_prob[:, c]) if y_true[:, c].any() else np.nan
+            metrics.average_precision_score(y_true[:, c], y_prob[:, c])
+            if y_true[:, c].any()
+            else np.nan
             for c in range(NUM_CLASSES)
         ]
     )
@@ -64,9 +66,13 @@ def report(y_true: np.ndarray, y_prob: np.ndarray, threshold: float | np.ndarray
         "all_negative_accuracy": 1 - float(y_true.mean()),
     }
     for average in ("micro", "macro"):
-        p, r, f, _ = metrics.precision_recall_fscore_support(y_true, y_pred, average=average, zero_division=0)
+        p, r, f, _ = metrics.precision_recall_fscore_support(
+            y_true, y_pred, average=average, zero_division=0
+        )
         result.update({f"{average}_precision": p, f"{average}_recall": r, f"{average}_f1": f})
-    p, r, f, support = metrics.precision_recall_fscore_support(y_true, y_pred, average=None, zero_division=0)
+    p, r, f, support = metrics.precision_recall_fscore_support(
+        y_true, y_pred, average=None, zero_division=0
+    )
     result["per_class"] = pd.DataFrame(
         {
             "precision": p,
@@ -143,8 +149,14 @@ def decode_top_k(y_prob: np.ndarray, k: int | np.ndarray) -> np.ndarray:
     """
     y_prob = check_probabilities(y_prob, "y_prob", (None, NUM_CLASSES))
     k = np.broadcast_to(np.asarray(k), (len(y_prob),)) if np.ndim(k) == 0 else np.asarray(k)
-    if k.shape != (len(y_prob),) or not np.issubdtype(k.dtype, np.integer) or not ((k >= 1) & (k <= NUM_CLASSES)).all():
-        raise ValueError(f"k must be one integer or one per row ({len(y_prob)}), each from 1 to {NUM_CLASSES}; got {k!r}")
+    if (
+        k.shape != (len(y_prob),)
+        or not np.issubdtype(k.dtype, np.integer)
+        or not ((k >= 1) & (k <= NUM_CLASSES)).all()
+    ):
+        raise ValueError(
+            f"k must be one integer or one per row ({len(y_prob)}), each from 1 to {NUM_CLASSES}; got {k!r}"
+        )
     rank = np.argsort(np.argsort(-y_prob, axis=1, kind="stable"), axis=1, kind="stable")
     return (rank < k[:, None]).astype(np.uint8)
 
@@ -191,7 +203,9 @@ def compare_predictions(y_true: np.ndarray, predictions: dict[str, np.ndarray]) 
     """
     if not predictions:
         raise ValueError("predictions must name at least one array of label sets")
-    return pd.DataFrame({name: set_scores(y_true, y_pred) for name, y_pred in predictions.items()}).T.rename_axis("predictions")
+    return pd.DataFrame(
+        {name: set_scores(y_true, y_pred) for name, y_pred in predictions.items()}
+    ).T.rename_axis("predictions")
 
 
 def mistaken_for(y_true: np.ndarray, y_pred: np.ndarray) -> pd.DataFrame:
@@ -232,7 +246,9 @@ def mistaken_for(y_true: np.ndarray, y_pred: np.ndarray) -> pd.DataFrame:
 # --- choosing thresholds (on validation data) -------------------------------------
 
 
-def threshold_sweep(y_true: np.ndarray, y_prob: np.ndarray, grid: Sequence[float] | None = None) -> pd.DataFrame:
+def threshold_sweep(
+    y_true: np.ndarray, y_prob: np.ndarray, grid: Sequence[float] | None = None
+) -> pd.DataFrame:
     """Score one global threshold after another.
 
     Parameters
@@ -248,14 +264,20 @@ def threshold_sweep(y_true: np.ndarray, y_prob: np.ndarray, grid: Sequence[float
         One row per threshold (the index, ``threshold``), one column per
         score of :func:`set_scores`.
     """
-    grid = np.round(np.linspace(0.01, 0.99, 99), 2) if grid is None else np.asarray(grid, dtype=np.float64)
+    grid = (
+        np.round(np.linspace(0.01, 0.99, 99), 2)
+        if grid is None
+        else np.asarray(grid, dtype=np.float64)
+    )
     if grid.ndim != 1 or len(grid) == 0:
         raise ValueError(f"grid must be a non-empty sequence of thresholds; got shape {grid.shape}")
     rows = [set_scores(y_true, decode_threshold(y_prob, threshold)) for threshold in grid]
     return pd.DataFrame(rows, index=pd.Index(grid, name="threshold"))
 
 
-def best_threshold(y_true: np.ndarray, y_prob: np.ndarray, grid: Sequence[float] | None = None) -> float:
+def best_threshold(
+    y_true: np.ndarray, y_prob: np.ndarray, grid: Sequence[float] | None = None
+) -> float:
     """Return the global threshold with the best exact match (use validation data).
 
     Parameters
@@ -273,7 +295,9 @@ def best_threshold(y_true: np.ndarray, y_prob: np.ndarray, grid: Sequence[float]
     return float(sweep["exact_match"].idxmax())
 
 
-def tune_thresholds(y_true: np.ndarray, y_prob: np.ndarray, grid: np.ndarray | None = None) -> np.ndarray:
+def tune_thresholds(
+    y_true: np.ndarray, y_prob: np.ndarray, grid: np.ndarray | None = None
+) -> np.ndarray:
     """Choose one threshold per class that maximises that class's F1.
 
     Use validation data only: tuning on the test split would flatter the test score.

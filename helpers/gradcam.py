@@ -22,7 +22,14 @@ import pandas as pd
 import tensorflow as tf
 
 from helpers._checks import check_choice, check_scalar
-from helpers.cam import NORMALIZATIONS, ClassMaps, check_images, normalize_maps, stack_batches, upsample
+from helpers.cam import (
+    NORMALIZATIONS,
+    ClassMaps,
+    check_images,
+    normalize_maps,
+    stack_batches,
+    upsample,
+)
 from helpers.fashion import NUM_CLASSES
 from helpers.model import LAST_CONV, dense_head, layer_table
 from helpers.quiet import native_stderr_silenced
@@ -43,8 +50,16 @@ def feature_layers(model: keras.Model, canvas: tuple[int, int] = (32, 128)) -> p
     """
     table = layer_table(model, canvas)
     maps = table[table["output shape"].map(len) == 3]
-    height, width, channels = zip(*maps["output shape"])
-    return pd.DataFrame({"layer": maps["layer"], "type": maps["type"], "height": height, "width": width, "maps": channels}).reset_index(drop=True)
+    height, width, channels = zip(*maps["output shape"], strict=True)
+    return pd.DataFrame(
+        {
+            "layer": maps["layer"],
+            "type": maps["type"],
+            "height": height,
+            "width": width,
+            "maps": channels,
+        }
+    ).reset_index(drop=True)
 
 
 def _is_feature_layer(layer: keras.layers.Layer) -> bool:
@@ -56,7 +71,9 @@ def _target_layer(model: keras.Model, name: str) -> keras.layers.Layer:
         layer = model.get_layer(name)
     except ValueError:
         names = [layer.name for layer in model.layers if _is_feature_layer(layer)]
-        raise ValueError(f"model has no layer named {name!r}; layers with 4-D feature maps: {names}") from None
+        raise ValueError(
+            f"model has no layer named {name!r}; layers with 4-D feature maps: {names}"
+        ) from None
     if not _is_feature_layer(layer):
         raise ValueError(
             f"layer {name!r} gives output of shape {tuple(layer.output.shape)}; "
@@ -69,7 +86,9 @@ def _check_classes(classes, count: int) -> np.ndarray | None:
     """Return the class ids as an int array, or None for ``"all"``."""
     if isinstance(classes, str):
         if classes != "all":
-            raise ValueError(f"classes must be 'all' or an integer array of shape ({count},); got {classes!r}")
+            raise ValueError(
+                f"classes must be 'all' or an integer array of shape ({count},); got {classes!r}"
+            )
         return None
     classes = np.asarray(classes)
     if classes.shape != (count,) or classes.dtype.kind not in "iu":
@@ -78,7 +97,9 @@ def _check_classes(classes, count: int) -> np.ndarray | None:
             f"got {classes.dtype} {classes.shape}"
         )
     if count and (classes.min() < 0 or classes.max() >= NUM_CLASSES):
-        raise ValueError(f"classes must be class ids from 0 to {NUM_CLASSES - 1}; got values from {classes.min()} to {classes.max()}")
+        raise ValueError(
+            f"classes must be class ids from 0 to {NUM_CLASSES - 1}; got values from {classes.min()} to {classes.max()}"
+        )
     return classes.astype(np.int64)
 
 
@@ -207,7 +228,9 @@ def grad_cam(
             with tf.GradientTape(persistent=chosen is None, watch_accessed_variables=False) as tape:
                 features, logits = pass_of(batch, tape)
                 if chosen is not None:
-                    picked = tf.gather(logits, chosen[start : start + batch_size], axis=1, batch_dims=1)
+                    picked = tf.gather(
+                        logits, chosen[start : start + batch_size], axis=1, batch_dims=1
+                    )
                     targets = [tf.reduce_sum(picked)]  # images are independent: one backward pass
                 else:
                     targets = [tf.reduce_sum(logits[:, c]) for c in range(NUM_CLASSES)]

@@ -38,22 +38,34 @@ def _check_maps(maps: np.ndarray, count: int, canvas: tuple[int, int] | None = N
     fits = maps.ndim == 4 and maps.shape[0] == count and maps.shape[-1] == NUM_CLASSES
     if not fits or (canvas is not None and maps.shape[1:3] != tuple(canvas)):
         height, width = canvas or ("H", "W")
-        raise ValueError(f"maps must have shape ({count}, {height}, {width}, {NUM_CLASSES}); got {maps.shape}")
+        raise ValueError(
+            f"maps must have shape ({count}, {height}, {width}, {NUM_CLASSES}); got {maps.shape}"
+        )
     return maps
 
 
-def _scored(image: np.ndarray, label: np.ndarray, scores: dict[str, np.ndarray]) -> dict[str, pd.DataFrame | pd.Series]:
+def _scored(
+    image: np.ndarray, label: np.ndarray, scores: dict[str, np.ndarray]
+) -> dict[str, pd.DataFrame | pd.Series]:
     """One row per (image, class) with its ``scores``; their means per class and overall."""
-    per_label = pd.DataFrame({"image": image, "class": pd.Categorical.from_codes(label, CLASS_NAMES), **scores})
+    per_label = pd.DataFrame(
+        {"image": image, "class": pd.Categorical.from_codes(label, CLASS_NAMES), **scores}
+    )
     names = list(scores)
-    return {"per_label": per_label, "per_class": per_label.groupby("class", observed=False)[names].mean(), "overall": per_label[names].mean()}
+    return {
+        "per_label": per_label,
+        "per_class": per_label.groupby("class", observed=False)[names].mean(),
+        "overall": per_label[names].mean(),
+    }
 
 
 def _check_boxes(items: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Check the items (N, S) and boxes (N, S, 4) of N composites (see :class:`helpers.composite.Composites`)."""
     items, boxes = np.asarray(items), np.asarray(boxes)
     if items.ndim != 2 or boxes.shape != (*items.shape, 4):
-        raise ValueError(f"items and boxes must have shapes (N, S) and (N, S, 4); got {items.shape} and {boxes.shape}")
+        raise ValueError(
+            f"items and boxes must have shapes (N, S) and (N, S, 4); got {items.shape} and {boxes.shape}"
+        )
     return items, boxes
 
 
@@ -65,7 +77,9 @@ def box_masks(items: np.ndarray, boxes: np.ndarray, shape: tuple[int, int]) -> n
     for slot in range(slots):
         present = items[:, slot] != EMPTY
         x0, y0, x1, y1 = (boxes[:, slot, i][:, None] for i in range(4))
-        inside = ((rows >= y0) & (rows < y1))[:, :, None] & ((columns >= x0) & (columns < x1))[:, None, :]
+        inside = ((rows >= y0) & (rows < y1))[:, :, None] & ((columns >= x0) & (columns < x1))[
+            :, None, :
+        ]
         index = np.flatnonzero(present)
         masks[index, :, :, items[index, slot]] |= inside[index]
     return masks
@@ -102,12 +116,21 @@ def peak_and_energy_scores(
     masks = box_masks(items, boxes, maps.shape[1:3])
     image, label = np.nonzero(masks.any(axis=(1, 2)))
     hits, share = np.empty(len(image), bool), np.zeros(len(image))
-    for rows in np.array_split(np.arange(len(image)), max(1, len(image) // 500)):  # about 500 maps at a time: bounded memory
-        chosen, chosen_masks = maps[image[rows], :, :, label[rows]], masks[image[rows], :, :, label[rows]]  # copies (n, H, W)
-        hits[rows] = chosen_masks.reshape(len(rows), -1)[np.arange(len(rows)), chosen.reshape(len(rows), -1).argmax(axis=1)]
+    for rows in np.array_split(
+        np.arange(len(image)), max(1, len(image) // 500)
+    ):  # about 500 maps at a time: bounded memory
+        chosen, chosen_masks = (
+            maps[image[rows], :, :, label[rows]],
+            masks[image[rows], :, :, label[rows]],
+        )  # copies (n, H, W)
+        hits[rows] = chosen_masks.reshape(len(rows), -1)[
+            np.arange(len(rows)), chosen.reshape(len(rows), -1).argmax(axis=1)
+        ]
         positive = np.maximum(chosen, 0, out=chosen)
         total, inside = positive.sum(axis=(1, 2)), positive.sum(axis=(1, 2), where=chosen_masks)
-        share[rows] = np.divide(inside, total, out=np.zeros_like(total, dtype=np.float64), where=total > 0)
+        share[rows] = np.divide(
+            inside, total, out=np.zeros_like(total, dtype=np.float64), where=total > 0
+        )
     scored = _scored(image, label, {"pointing_game": hits, "energy_share": share})
     if predicted is not None:
         scored["per_label"]["predicted"] = np.asarray(predicted, dtype=bool)[image, label]
@@ -117,7 +140,9 @@ def peak_and_energy_scores(
 # --- the box test -------------------------------------------------------------
 
 
-def largest_region_box(heatmap: np.ndarray, threshold: float = 0.2) -> tuple[int, int, int, int] | None:
+def largest_region_box(
+    heatmap: np.ndarray, threshold: float = 0.2
+) -> tuple[int, int, int, int] | None:
     """Bounding box of the largest connected region at or above ``threshold`` x the maximum.
 
     Regions are 4-connected (``scipy.ndimage.label``'s default); a tie goes
@@ -159,7 +184,11 @@ def box_iou(box: np.ndarray, others: np.ndarray) -> np.ndarray:
 
 
 def box_scores(
-    maps: np.ndarray, items: np.ndarray, boxes: np.ndarray, threshold: float = 0.2, min_iou: float = 0.5
+    maps: np.ndarray,
+    items: np.ndarray,
+    boxes: np.ndarray,
+    threshold: float = 0.2,
+    min_iou: float = 0.5,
 ) -> dict[str, pd.DataFrame | pd.Series]:
     """The CAM paper's box test, for every true label of every image.
 
@@ -199,7 +228,9 @@ def box_scores(
             ious.append(0.0 if found is None else float(box_iou(found, truth).max()))
             found_boxes.append(found or (EMPTY,) * 4)
     iou = np.array(ious, dtype=float)
-    scored = _scored(np.array(image_of, int), np.array(class_of, int), {"iou": iou, "box_hit": iou >= min_iou})
+    scored = _scored(
+        np.array(image_of, int), np.array(class_of, int), {"iou": iou, "box_hit": iou >= min_iou}
+    )
     scored["per_label"][["x0", "y0", "x1", "y1"]] = np.array(found_boxes, int).reshape(-1, 4)
     return scored
 
@@ -263,7 +294,9 @@ def deletion_scores(
     maps = _check_maps(maps, len(images), images.shape[1:])
     pairs = np.asarray(pairs, dtype=bool)
     if pairs.shape != (len(images), NUM_CLASSES):
-        raise ValueError(f"pairs must be a bool array of shape {(len(images), NUM_CLASSES)}; got {pairs.shape}")
+        raise ValueError(
+            f"pairs must be a bool array of shape {(len(images), NUM_CLASSES)}; got {pairs.shape}"
+        )
     check_scalar(steps, "steps", low=1)
     check_scalar(fill, "fill", low=0, high=255)
     fractions = np.linspace(0, 1, steps + 1)
@@ -276,18 +309,27 @@ def deletion_scores(
         for start in range(0, len(image_of), chunk):
             index, label = image_of[start : start + chunk], class_of[start : start + chunk]
             ranks = np.empty((len(index), pixels), dtype=np.int64)
-            for row, (i, c) in enumerate(zip(index, label)):
+            for row, (i, c) in enumerate(zip(index, label, strict=True)):
                 ranks[row, deletion_order(maps[i, :, :, c], seed)] = np.arange(pixels)
             deleted = ranks[:, None, :] < counts[None, :, None]  # (pairs, steps + 1, pixels)
-            canvases = np.where(deleted, np.uint8(fill), images[index].reshape(len(index), 1, pixels))
-            probabilities = model.predict(canvases.reshape(-1, *images.shape[1:]), batch_size=batch_size, verbose=0)
+            canvases = np.where(
+                deleted, np.uint8(fill), images[index].reshape(len(index), 1, pixels)
+            )
+            probabilities = model.predict(
+                canvases.reshape(-1, *images.shape[1:]), batch_size=batch_size, verbose=0
+            )
             probabilities = probabilities.reshape(len(index), steps + 1, NUM_CLASSES)
             curves.append(probabilities[np.arange(len(index)), :, label])
     curves = np.concatenate(curves) if curves else np.zeros((0, steps + 1))
     auc = np.trapezoid(curves, fractions, axis=1)
     scored = _scored(image_of, class_of, {"deletion_auc": auc})
     scored["per_label"]["start"] = curves[:, 0]
-    return {**scored, "curves": pd.DataFrame(curves, columns=pd.Index(fractions.round(6), name="fraction deleted"))}
+    return {
+        **scored,
+        "curves": pd.DataFrame(
+            curves, columns=pd.Index(fractions.round(6), name="fraction deleted")
+        ),
+    }
 
 
 # --- all scores, for several methods -----------------------------------------
@@ -332,9 +374,13 @@ def compare_methods(
         (every true label's localisation scores, one row per method and label).
     """
     with native_stderr_silenced():
-        found = model.predict(check_images(model, composites.images), batch_size=250, verbose=0) >= 0.5
+        found = (
+            model.predict(check_images(model, composites.images), batch_size=250, verbose=0) >= 0.5
+        )
     rng = np.random.default_rng(seed)
-    sample = np.sort(rng.choice(len(composites), min(deletion_images, len(composites)), replace=False))
+    sample = np.sort(
+        rng.choice(len(composites), min(deletion_images, len(composites)), replace=False)
+    )
     pairs = np.zeros_like(found)
     pairs[sample] = (composites.labels[sample] == 1) & found[sample]
     overall, per_class, curves, per_label = {}, {}, {}, {}
@@ -343,16 +389,28 @@ def compare_methods(
         located = peak_and_energy_scores(maps, composites.items, composites.boxes, predicted=found)
         boxed = box_scores(maps, composites.items, composites.boxes)
         deleted = deletion_scores(model, composites.images, maps, pairs, steps=steps, seed=seed)
-        overall[name] = pd.concat([located["overall"], boxed["overall"][["box_hit"]], deleted["overall"]])[list(SCORES)]
-        per_class[name] = pd.concat([located["per_class"], boxed["per_class"][["box_hit"]], deleted["per_class"]], axis=1)[list(SCORES)]
+        overall[name] = pd.concat(
+            [located["overall"], boxed["overall"][["box_hit"]], deleted["overall"]]
+        )[list(SCORES)]
+        per_class[name] = pd.concat(
+            [located["per_class"], boxed["per_class"][["box_hit"]], deleted["per_class"]], axis=1
+        )[list(SCORES)]
         curves[name] = deleted["curves"].mean()
         labels, boxed_labels = located["per_label"], boxed["per_label"]
-        assert labels["image"].equals(boxed_labels["image"]) and labels["class"].equals(boxed_labels["class"])
+        assert labels["image"].equals(boxed_labels["image"]) and labels["class"].equals(
+            boxed_labels["class"]
+        )
         per_label[name] = labels.assign(iou=boxed_labels["iou"], box_hit=boxed_labels["box_hit"])
-    per_class_frame = pd.concat(per_class, axis=1).swaplevel(axis=1).sort_index(axis=1, level=0, sort_remaining=False)
+    per_class_frame = (
+        pd.concat(per_class, axis=1)
+        .swaplevel(axis=1)
+        .sort_index(axis=1, level=0, sort_remaining=False)
+    )
     return {
         "overall": pd.DataFrame(overall).T.rename_axis("method"),
         "per_class": per_class_frame[list(SCORES)],
         "curves": pd.DataFrame(curves),
-        "per_label": pd.concat(per_label, names=["method", "row"]).reset_index("row", drop=True).reset_index(),
+        "per_label": pd.concat(per_label, names=["method", "row"])
+        .reset_index("row", drop=True)
+        .reset_index(),
     }

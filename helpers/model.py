@@ -36,13 +36,24 @@ def fold_patches(size: int, name: str = "fold") -> layers.Conv2D:
     """
     kernel = np.eye(size * size, dtype="float32").reshape(size, size, 1, size * size)
     return layers.Conv2D(
-        size * size, size, strides=size, use_bias=False, trainable=False, name=name,
+        size * size,
+        size,
+        strides=size,
+        use_bias=False,
+        trainable=False,
+        name=name,
         kernel_initializer=keras.initializers.Constant(kernel),
     )
 
 
 def conv_bn_relu(
-    x: keras.KerasTensor, filters: int, prefix: str, number: int, batch_norm: bool, pool: bool = False, dtype: str = "float32"
+    x: keras.KerasTensor,
+    filters: int,
+    prefix: str,
+    number: int,
+    batch_norm: bool,
+    pool: bool = False,
+    dtype: str = "float32",
 ) -> keras.KerasTensor:
     """A 3x3 convolution, batch-normalised if asked, then a ReLU; layers named ``{prefix}_conv{number}`` etc.
 
@@ -54,7 +65,14 @@ def conv_bn_relu(
     pooled maxima, whose batch statistics differ from those of all pixels.
     ``dtype`` is the layers' Keras dtype policy.
     """
-    x = layers.Conv2D(filters, 3, padding="same", use_bias=not batch_norm, name=f"{prefix}_conv{number}", dtype=dtype)(x)
+    x = layers.Conv2D(
+        filters,
+        3,
+        padding="same",
+        use_bias=not batch_norm,
+        name=f"{prefix}_conv{number}",
+        dtype=dtype,
+    )(x)
     if pool:
         x = layers.MaxPooling2D(2, name=f"{prefix}_pool", dtype=dtype)(x)
     if batch_norm:
@@ -131,17 +149,29 @@ def build_gap_cnn(
     check_choice(dtype, "dtype", DTYPES)
     check_choice(head_activation, "head_activation", HEADS)
     inputs = keras.Input(shape=input_shape, name="canvas")  # Keras adds a missing channel axis
-    x = layers.Rescaling(1 / 255, name="rescale")(inputs)  # float32: 1/255 in bfloat16 would be 1/256
+    x = layers.Rescaling(1 / 255, name="rescale")(
+        inputs
+    )  # float32: 1/255 in bfloat16 would be 1/256
     if fold > 1:
         x = fold_patches(fold)(x)
     for b, filters_of_block in enumerate(blocks, start=1):
         for c, filters in enumerate(filters_of_block, start=1):
-            x = conv_bn_relu(x, filters, f"block{b}", c, batch_norm, pool=pool_first and c == len(filters_of_block), dtype=dtype)
+            x = conv_bn_relu(
+                x,
+                filters,
+                f"block{b}",
+                c,
+                batch_norm,
+                pool=pool_first and c == len(filters_of_block),
+                dtype=dtype,
+            )
         if not pool_first:
             x = layers.MaxPooling2D(2, name=f"block{b}_pool", dtype=dtype)(x)
     for t, filters in enumerate(top, start=1):
         x = conv_bn_relu(x, filters, "top", t, batch_norm, dtype=dtype)
-    x = layers.Conv2D(last_filters, 3, padding="same", activation="relu", name=LAST_CONV, dtype=dtype)(x)
+    x = layers.Conv2D(
+        last_filters, 3, padding="same", activation="relu", name=LAST_CONV, dtype=dtype
+    )(x)
     x = layers.GlobalAveragePooling2D(name="gap", dtype=dtype)(x)
     if dropout:
         x = layers.Dropout(dropout, name="dropout", dtype=dtype)(x)
@@ -173,7 +203,10 @@ def layer_table(model: keras.Model, canvas: tuple[int, int] = (32, 128)) -> pd.D
     with native_stderr_silenced():
         outputs = probe(np.zeros((1, *canvas), np.float32), training=False)
     return pd.DataFrame(
-        [(layer.name, type(layer).__name__, tuple(output.shape[1:]), layer.count_params()) for layer, output in zip(inner, outputs)],
+        [
+            (layer.name, type(layer).__name__, tuple(output.shape[1:]), layer.count_params())
+            for layer, output in zip(inner, outputs, strict=True)
+        ],
         columns=["layer", "type", "output shape", "parameters"],
     )
 
@@ -188,9 +221,13 @@ def dense_head(model: keras.Model) -> keras.layers.Dense:
     """
     dense = model.layers[-1]
     if not isinstance(dense, keras.layers.Dense):
-        raise ValueError(f"the model's last layer must be Dense({NUM_CLASSES}); got {type(dense).__name__}")
+        raise ValueError(
+            f"the model's last layer must be Dense({NUM_CLASSES}); got {type(dense).__name__}"
+        )
     if dense.units != NUM_CLASSES:
-        raise ValueError(f"the model's last layer must be Dense({NUM_CLASSES}); got Dense({dense.units})")
+        raise ValueError(
+            f"the model's last layer must be Dense({NUM_CLASSES}); got Dense({dense.units})"
+        )
     return dense
 
 
@@ -224,8 +261,18 @@ def load(path: Path) -> keras.Model:
     if path.suffix != ".keras":
         raise ValueError(f"model files end in .keras; got {path.name}")
     if not zipfile.is_zipfile(path):
-        raise ValueError(f"{path} is not a Keras model file: a .keras file is a zip archive, and this one is not (truncated, or of another kind)")
+        raise ValueError(
+            f"{path} is not a Keras model file: a .keras file is a zip archive, and this one is not (truncated, or of another kind)"
+        )
     try:
         return keras.saving.load_model(path, safe_mode=True, compile=False)
-    except (ValueError, KeyError, OSError, TypeError, EOFError, zipfile.BadZipFile, zlib.error) as error:
+    except (
+        ValueError,
+        KeyError,
+        OSError,
+        TypeError,
+        EOFError,
+        zipfile.BadZipFile,
+        zlib.error,
+    ) as error:
         raise ValueError(f"{path} holds no model Keras can load: {error}") from None

@@ -19,7 +19,9 @@ from helpers.fashion import CLASS_NAMES, NUM_CLASSES
 
 PALETTE = "colorblind"
 HEATMAP = "magma"
-PRESENT, ABSENT = (sns.color_palette(PALETTE)[i] for i in (0, 7))  # blue and grey: true labels and the rest, in every figure
+PRESENT, ABSENT = (
+    sns.color_palette(PALETTE)[i] for i in (0, 7)
+)  # blue and grey: true labels and the rest, in every figure
 
 
 def style() -> None:
@@ -49,10 +51,16 @@ def label_names(labels: np.ndarray) -> str:
 
 
 def label_legend(
-    ax: plt.Axes, threshold: float | None = None, names: tuple[str, str] = ("true label", "not present"), **placement
+    ax: plt.Axes,
+    threshold: float | None = None,
+    names: tuple[str, str] = ("true label", "not present"),
+    **placement,
 ) -> None:
     """Explain the bar colours of :data:`PRESENT` and :data:`ABSENT` (and a dashed threshold line) in a legend."""
-    handles = [plt.Rectangle((0, 0), 1, 1, color=PRESENT), plt.Rectangle((0, 0), 1, 1, color=ABSENT)]
+    handles = [
+        plt.Rectangle((0, 0), 1, 1, color=PRESENT),
+        plt.Rectangle((0, 0), 1, 1, color=ABSENT),
+    ]
     labels = list(names)
     if threshold is not None:
         handles.append(plt.Line2D([], [], color="black", ls="--", lw=1))
@@ -63,7 +71,9 @@ def label_legend(
 def draw_box(ax: plt.Axes, box: tuple[int, int, int, int] | np.ndarray, colour, **style) -> None:
     """Outline a product box ``x0 y0 x1 y1`` (x1, y1 exclusive) around its pixels."""
     x0, y0, x1, y1 = box
-    ax.add_patch(plt.Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, color=colour, **style))
+    ax.add_patch(
+        plt.Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, color=colour, **style)
+    )
 
 
 # --- notebook 01: the dataset ---
@@ -71,23 +81,29 @@ def draw_box(ax: plt.Axes, box: tuple[int, int, int, int] | np.ndarray, colour, 
 
 def class_grid(images: np.ndarray, classes: np.ndarray, per_class: int = 8) -> Figure:
     """Show the first ``per_class`` images of each class, one class per row."""
-    figure, axes = plt.subplots(NUM_CLASSES, per_class, figsize=(per_class * 0.9, NUM_CLASSES * 0.95))
+    figure, axes = plt.subplots(
+        NUM_CLASSES, per_class, figsize=(per_class * 0.9, NUM_CLASSES * 0.95)
+    )
     for c, row in enumerate(axes):
         picks = np.flatnonzero(classes == c)[:per_class]
-        for ax, index in zip(row, picks):
+        for ax, index in zip(row, picks, strict=True):
             show_canvas(ax, images[index])
         row[0].set_ylabel(CLASS_NAMES[c], rotation=0, ha="right", va="center")
     figure.suptitle("Fashion-MNIST: the first images of each class")
     return figure
 
 
-def composite_with_boxes(composites: Composites, index: int, ax: plt.Axes | None = None) -> plt.Axes:
+def composite_with_boxes(
+    composites: Composites, index: int, ax: plt.Axes | None = None
+) -> plt.Axes:
     """Draw one composite with its product boxes and class names."""
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 1.9))
     show_canvas(ax, composites.images[index])
     colours = sns.color_palette(PALETTE, NUM_CLASSES)
-    for item, (x0, y0, x1, y1) in zip(composites.items[index], composites.boxes[index]):
+    for item, (x0, y0, x1, y1) in zip(
+        composites.items[index], composites.boxes[index], strict=True
+    ):
         if item == EMPTY:
             continue
         draw_box(ax, (x0, y0, x1, y1), colours[item], lw=1.5)
@@ -95,15 +111,17 @@ def composite_with_boxes(composites: Composites, index: int, ax: plt.Axes | None
     return ax
 
 
-def composite_grid(composites: Composites, indices: list[int] | np.ndarray, columns: int = 2) -> Figure:
+def composite_grid(
+    composites: Composites, indices: list[int] | np.ndarray, columns: int = 2
+) -> Figure:
     """Show composites titled with their label sets (the study's Figure 6)."""
     rows = int(np.ceil(len(indices) / columns))
     figure, axes = plt.subplots(rows, columns, figsize=(5.2 * columns, 1.75 * rows), squeeze=False)
-    for ax, index in zip(axes.ravel(), indices):
+    for ax, index in zip(axes.ravel(), indices, strict=False):  # spare axes stay blank
         show_canvas(ax, composites.images[index])
         labels = [CLASS_NAMES[c] for c in np.flatnonzero(composites.labels[index])]
         ax.set_title(f"#{index}: " + ", ".join(labels), fontsize=9)
-    for ax in axes.ravel()[len(indices):]:
+    for ax in axes.ravel()[len(indices) :]:
         ax.axis("off")
     figure.suptitle("Multi-label composites and their label sets", y=1.0)
     figure.tight_layout()
@@ -116,12 +134,23 @@ def label_statistics(labels_by_split: dict[str, np.ndarray]) -> Figure:
         [(split, int(n)) for split, labels in labels_by_split.items() for n in labels.sum(axis=1)],
         columns=["split", "distinct labels"],
     )
-    shares = distinct.groupby("split", sort=False)["distinct labels"].value_counts(normalize=True).rename("share").reset_index()
+    shares = (
+        distinct.groupby("split", sort=False)["distinct labels"]
+        .value_counts(normalize=True)
+        .rename("share")
+        .reset_index()
+    )
     prevalence = pd.DataFrame(
-        [(split, CLASS_NAMES[c], labels[:, c].mean()) for split, labels in labels_by_split.items() for c in range(NUM_CLASSES)],
+        [
+            (split, CLASS_NAMES[c], labels[:, c].mean())
+            for split, labels in labels_by_split.items()
+            for c in range(NUM_CLASSES)
+        ],
         columns=["split", "class", "share of images"],
     )
-    figure, (left, right) = plt.subplots(1, 2, figsize=(12, 3.6), gridspec_kw={"width_ratios": [1, 2]})
+    figure, (left, right) = plt.subplots(
+        1, 2, figsize=(12, 3.6), gridspec_kw={"width_ratios": [1, 2]}
+    )
     sns.barplot(shares, x="distinct labels", y="share", hue="split", ax=left)
     left.set_title("Distinct labels per composite")
     left.set_ylabel("share of composites")
@@ -160,17 +189,33 @@ def activation_comparison(
     matplotlib.figure.Figure
     """
     logits, softmax, sigmoid = (np.asarray(a, dtype=float) for a in (logits, softmax, sigmoid))
-    if logits.ndim != 2 or logits.shape[1] != NUM_CLASSES or softmax.shape != logits.shape or sigmoid.shape != logits.shape:
-        raise ValueError(f"logits, softmax and sigmoid must share one shape (M, {NUM_CLASSES}); got {logits.shape}, {softmax.shape}, {sigmoid.shape}")
+    if (
+        logits.ndim != 2
+        or logits.shape[1] != NUM_CLASSES
+        or softmax.shape != logits.shape
+        or sigmoid.shape != logits.shape
+    ):
+        raise ValueError(
+            f"logits, softmax and sigmoid must share one shape (M, {NUM_CLASSES}); got {logits.shape}, {softmax.shape}, {sigmoid.shape}"
+        )
     if len(row_titles) != len(logits):
-        raise ValueError(f"row_titles must have one title per row ({len(logits)}); got {len(row_titles)}")
+        raise ValueError(
+            f"row_titles must have one title per row ({len(logits)}); got {len(row_titles)}"
+        )
     positives = np.zeros(logits.shape, bool) if positives is None else np.asarray(positives, bool)
-    figure, axes = plt.subplots(len(logits), 3, figsize=(13, 2.3 * len(logits) + 0.6), sharex=True, squeeze=False)
+    figure, axes = plt.subplots(
+        len(logits), 3, figsize=(13, 2.3 * len(logits) + 0.6), sharex=True, squeeze=False
+    )
     x = np.arange(NUM_CLASSES)
     reach = 1.15 * max(float(np.abs(logits).max()), 1.0)
     for row, title in enumerate(row_titles):
         colours = [PRESENT if p else ABSENT for p in positives[row]]
-        for ax, values, name in zip(axes[row], (logits[row], softmax[row], sigmoid[row]), ("logit", "softmax", "sigmoid")):
+        for ax, values, name in zip(
+            axes[row],
+            (logits[row], softmax[row], sigmoid[row]),
+            ("logit", "softmax", "sigmoid"),
+            strict=True,
+        ):
             ax.bar(x, values, color=colours)
             ax.axhline(0, color="black", lw=0.6)
             if name == "logit":
@@ -179,12 +224,28 @@ def activation_comparison(
             else:
                 ax.set_ylim(0, 1.25)
                 ax.set_yticks([0, 0.5, 1])
-                ax.text(0.98, 0.96, f"sum = {values.sum():.2f}", transform=ax.transAxes, ha="right", va="top", fontsize=9)
+                ax.text(
+                    0.98,
+                    0.96,
+                    f"sum = {values.sum():.2f}",
+                    transform=ax.transAxes,
+                    ha="right",
+                    va="top",
+                    fontsize=9,
+                )
             if row == 0:
-                ax.set_title({"logit": "logits (any real number)", "softmax": "softmax: one class among all", "sigmoid": "sigmoid: one yes/no per class"}[name])
+                ax.set_title(
+                    {
+                        "logit": "logits (any real number)",
+                        "softmax": "softmax: one class among all",
+                        "sigmoid": "sigmoid: one yes/no per class",
+                    }[name]
+                )
     for ax in axes[-1]:
         ax.set_xticks(x, CLASS_NAMES, rotation=60, ha="right")
-    label_legend(axes[-1, 0], names=("a label the logits speak for", "the other labels"), loc="upper center")
+    label_legend(
+        axes[-1, 0], names=("a label the logits speak for", "the other labels"), loc="upper center"
+    )
     figure.tight_layout()
     return figure
 
@@ -203,14 +264,29 @@ def loss_and_gradient(sweep: pd.DataFrame, label: str) -> Figure:
     -------
     matplotlib.figure.Figure
     """
-    needed = ["logit", "binary cross-entropy", "categorical cross-entropy", "binary gradient", "categorical gradient"]
+    needed = [
+        "logit",
+        "binary cross-entropy",
+        "categorical cross-entropy",
+        "binary gradient",
+        "categorical gradient",
+    ]
     missing = [column for column in needed if column not in sweep.columns]
     if missing:
-        raise ValueError(f"sweep lacks the columns {missing}; make it with helpers.activations.logit_sweep")
+        raise ValueError(
+            f"sweep lacks the columns {missing}; make it with helpers.activations.logit_sweep"
+        )
     figure, (left, right) = plt.subplots(1, 2, figsize=(12, 3.8))
-    for name, colour in zip(("binary", "categorical"), sns.color_palette(PALETTE)):
-        left.plot(sweep["logit"], sweep[f"{name} cross-entropy"], color=colour, label=f"{name} cross-entropy")
-        right.plot(sweep["logit"], sweep[f"{name} gradient"], color=colour, label=f"{name} cross-entropy")
+    for name, colour in zip(("binary", "categorical"), sns.color_palette(PALETTE), strict=False):
+        left.plot(
+            sweep["logit"],
+            sweep[f"{name} cross-entropy"],
+            color=colour,
+            label=f"{name} cross-entropy",
+        )
+        right.plot(
+            sweep["logit"], sweep[f"{name} gradient"], color=colour, label=f"{name} cross-entropy"
+        )
     right.axhline(0, color="black", lw=0.6)
     left.set_title(f"Loss as the {label} logit grows")
     right.set_title(f"Its gradient: pushes the {label} logit up where < 0")
@@ -223,7 +299,9 @@ def loss_and_gradient(sweep: pd.DataFrame, label: str) -> Figure:
     return figure
 
 
-def head_probabilities(image: np.ndarray, probabilities: dict[str, np.ndarray], labels: np.ndarray) -> Figure:
+def head_probabilities(
+    image: np.ndarray, probabilities: dict[str, np.ndarray], labels: np.ndarray
+) -> Figure:
     """One composite, and the probabilities each model gives its ten classes.
 
     Parameters
@@ -250,7 +328,9 @@ def head_probabilities(image: np.ndarray, probabilities: dict[str, np.ndarray], 
     for column, (name, values) in enumerate(probabilities.items()):
         values = np.asarray(values, dtype=float)
         if values.shape != (NUM_CLASSES,):
-            raise ValueError(f"probabilities[{name!r}] must have shape ({NUM_CLASSES},); got {values.shape}")
+            raise ValueError(
+                f"probabilities[{name!r}] must have shape ({NUM_CLASSES},); got {values.shape}"
+            )
         ax = figure.add_subplot(grid[1, column])
         ax.bar(np.arange(NUM_CLASSES), values, color=[PRESENT if t else ABSENT for t in labels])
         ax.axhline(0.5, color="black", ls="--", lw=1)
@@ -264,7 +344,9 @@ def head_probabilities(image: np.ndarray, probabilities: dict[str, np.ndarray], 
     return figure
 
 
-def threshold_curves(sweeps: dict[str, pd.DataFrame], chosen: dict[str, float], score: str = "exact_match") -> Figure:
+def threshold_curves(
+    sweeps: dict[str, pd.DataFrame], chosen: dict[str, float], score: str = "exact_match"
+) -> Figure:
     """One score against the decision threshold, one curve per model.
 
     Parameters
@@ -281,9 +363,11 @@ def threshold_curves(sweeps: dict[str, pd.DataFrame], chosen: dict[str, float], 
     matplotlib.figure.Figure
     """
     figure, ax = plt.subplots(figsize=(7, 3.6))
-    for (name, sweep), colour in zip(sweeps.items(), sns.color_palette(PALETTE)):
+    for (name, sweep), colour in zip(sweeps.items(), sns.color_palette(PALETTE), strict=False):
         if score not in sweep.columns:
-            raise ValueError(f"sweep {name!r} has no column {score!r}; it has {list(sweep.columns)}")
+            raise ValueError(
+                f"sweep {name!r} has no column {score!r}; it has {list(sweep.columns)}"
+            )
         ax.plot(sweep.index, sweep[score], color=colour, label=name)
         if name in chosen:
             ax.plot([chosen[name]], [sweep[score].loc[chosen[name]]], "o", color=colour)
@@ -333,10 +417,15 @@ def training_history(history: dict[str, list[float]], title: str | None = None) 
         "val_exact_match": ("exact match, validation", "--"),
     }
     colours = sns.color_palette(PALETTE)
-    for (key, (label, line)), colour in zip(scores.items(), colours):
+    for (key, (label, line)), colour in zip(scores.items(), colours, strict=False):
         if key in history:
             score_ax.plot(epochs, history[key], label=label, linestyle=line, color=colour, **marker)
-    score_ax.set(title="Per-label accuracy flatters; exact match does not", xlabel="epoch", ylabel="share right", ylim=(0, 1))
+    score_ax.set(
+        title="Per-label accuracy flatters; exact match does not",
+        xlabel="epoch",
+        ylabel="share right",
+        ylim=(0, 1),
+    )
     score_ax.legend(fontsize=8, loc="lower right")
     for ax in (loss_ax, score_ax):
         ax.xaxis.get_major_locator().set_params(integer=True)
@@ -349,7 +438,16 @@ def per_class_heatmap(per_class: pd.DataFrame) -> Figure:
     """Heatmap of the per-class precision, recall, F1 and average precision."""
     columns = ["precision", "recall", "f1", "average_precision"]
     figure, ax = plt.subplots(figsize=(6.5, 4.2), layout="constrained")
-    sns.heatmap(per_class[columns], annot=True, fmt=".2f", cmap="viridis", vmin=0.5, vmax=1, ax=ax, cbar_kws={"label": "score"})
+    sns.heatmap(
+        per_class[columns],
+        annot=True,
+        fmt=".2f",
+        cmap="viridis",
+        vmin=0.5,
+        vmax=1,
+        ax=ax,
+        cbar_kws={"label": "score"},
+    )
     ax.set_title("Test scores per class (threshold 0.5)")
     ax.set_ylabel("")
     return figure
@@ -359,26 +457,57 @@ def mistaken_for(table: pd.DataFrame) -> Figure:
     """Heatmap of :func:`helpers.evaluation.mistaken_for`: which class is predicted in place of a missed one."""
     pairs = table.drop(columns="missed")
     if pairs.shape != (NUM_CLASSES, NUM_CLASSES):
-        raise ValueError(f"table must be helpers.evaluation.mistaken_for's 10 x 10 counts plus 'missed'; got shape {table.shape}")
+        raise ValueError(
+            f"table must be helpers.evaluation.mistaken_for's 10 x 10 counts plus 'missed'; got shape {table.shape}"
+        )
     figure, ax = plt.subplots(figsize=(7.5, 5.6), layout="constrained")
-    sns.heatmap(pairs, annot=True, fmt="d", cmap="viridis", mask=pairs == 0, ax=ax, annot_kws={"fontsize": 8},
-                cbar_kws={"label": "test images"})
-    ax.set_yticks(np.arange(NUM_CLASSES) + 0.5, [f"{name} ({count} missed)" for name, count in table["missed"].items()], rotation=0)
-    ax.set(title="Which class is predicted when a label is missed", xlabel="predicted instead (not in the image)", ylabel="missed class")
+    sns.heatmap(
+        pairs,
+        annot=True,
+        fmt="d",
+        cmap="viridis",
+        mask=pairs == 0,
+        ax=ax,
+        annot_kws={"fontsize": 8},
+        cbar_kws={"label": "test images"},
+    )
+    ax.set_yticks(
+        np.arange(NUM_CLASSES) + 0.5,
+        [f"{name} ({count} missed)" for name, count in table["missed"].items()],
+        rotation=0,
+    )
+    ax.set(
+        title="Which class is predicted when a label is missed",
+        xlabel="predicted instead (not in the image)",
+        ylabel="missed class",
+    )
     return figure
 
 
 # --- notebook 04: class activation maps ---
 
 
-def overlay(ax: plt.Axes, image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.5, vmin: float | None = None, vmax: float | None = None):
+def overlay(
+    ax: plt.Axes,
+    image: np.ndarray,
+    heatmap: np.ndarray,
+    alpha: float = 0.5,
+    vmin: float | None = None,
+    vmax: float | None = None,
+):
     """Draw a greyscale canvas with a heatmap over it; return the heatmap artist."""
     show_canvas(ax, image)
-    return ax.imshow(heatmap, cmap=HEATMAP, alpha=alpha, vmin=vmin, vmax=vmax, interpolation="nearest")
+    return ax.imshow(
+        heatmap, cmap=HEATMAP, alpha=alpha, vmin=vmin, vmax=vmax, interpolation="nearest"
+    )
 
 
 def probability_bars(
-    ax: plt.Axes, probabilities: np.ndarray, true_labels: np.ndarray, threshold: float = 0.5, before: np.ndarray | None = None
+    ax: plt.Axes,
+    probabilities: np.ndarray,
+    true_labels: np.ndarray,
+    threshold: float = 0.5,
+    before: np.ndarray | None = None,
 ) -> None:
     """Horizontal bars of the 10 label probabilities, true labels in bold, the threshold dashed.
 
@@ -389,7 +518,9 @@ def probability_bars(
     """
     ax.barh(range(NUM_CLASSES), np.zeros(NUM_CLASSES))
     if before is not None:
-        ax.barh(range(NUM_CLASSES), np.zeros(NUM_CLASSES), fill=False, edgecolor="black", linewidth=0.8)
+        ax.barh(
+            range(NUM_CLASSES), np.zeros(NUM_CLASSES), fill=False, edgecolor="black", linewidth=0.8
+        )
         for row in range(NUM_CLASSES):  # x in axes fractions, y in bar rows
             ax.text(1.03, row, "", transform=ax.get_yaxis_transform(), va="center", fontsize=8)
     ax.axvline(threshold, color="black", linestyle="--", linewidth=1)
@@ -397,11 +528,18 @@ def probability_bars(
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
     ax.set_xlabel("predicted probability")
-    label_legend(ax, threshold, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3, frameon=False)
+    label_legend(
+        ax, threshold, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3, frameon=False
+    )
     update_probability_bars(ax, probabilities, true_labels, before)
 
 
-def update_probability_bars(ax: plt.Axes, probabilities: np.ndarray, true_labels: np.ndarray, before: np.ndarray | None = None) -> None:
+def update_probability_bars(
+    ax: plt.Axes,
+    probabilities: np.ndarray,
+    true_labels: np.ndarray,
+    before: np.ndarray | None = None,
+) -> None:
     """Set new values on bars that :func:`probability_bars` drew: much faster than drawing anew.
 
     Bars drawn with ``before`` write each value right of the axes, and
@@ -411,21 +549,29 @@ def update_probability_bars(ax: plt.Axes, probabilities: np.ndarray, true_labels
     if before is not None and not outlined:
         raise ValueError("before needs bars drawn with before (probability_bars(..., before=...))")
     truth = np.asarray(true_labels, dtype=bool)
-    for bar, p, t in zip(ax.containers[0], probabilities, truth):
+    for bar, p, t in zip(ax.containers[0], probabilities, truth, strict=True):
         bar.set_width(p)
         bar.set_color(PRESENT if t else ABSENT)
-    for tick, t in zip(ax.get_yticklabels(), truth):
+    for tick, t in zip(ax.get_yticklabels(), truth, strict=True):
         tick.set_fontweight("bold" if t else "normal")
     if outlined:
-        for row, (outline, text, p) in enumerate(zip(ax.containers[1], ax.texts, probabilities)):
+        for row, (outline, text, p) in enumerate(
+            zip(ax.containers[1], ax.texts, probabilities, strict=True)
+        ):
             outline.set_width(0 if before is None else before[row])
             text.set_text(f"{p:.2f}" if before is None else f"{before[row]:.2f} \u2192 {p:.2f}")
-    names = ("true label", "not present") if before is None else ("true label (after)", "not present (after)")
-    for text, name in zip(ax.get_legend().texts, names):
+    names = (
+        ("true label", "not present")
+        if before is None
+        else ("true label (after)", "not present (after)")
+    )
+    for text, name in zip(ax.get_legend().texts[:2], names, strict=True):  # then the threshold
         text.set_text(name)
 
 
-def explorer_figure(view: str, canvas_shape: tuple[int, int], threshold: float, longest_title: str, top_k: int = 3) -> dict:
+def explorer_figure(
+    view: str, canvas_shape: tuple[int, int], threshold: float, longest_title: str, top_k: int = 3
+) -> dict:
     """Lay out one view of the explorer once, for :class:`helpers.explorer.Explorer` to update in place.
 
     ``"one label"``: one map over the canvas beside the probability bars;
@@ -450,9 +596,15 @@ def explorer_figure(view: str, canvas_shape: tuple[int, int], threshold: float, 
         ax, bars, heat_axes = figure2_axes(figure, top_k)
         show_canvas(ax, blank)
     heats = [overlay(heat_ax, blank, blank) for heat_ax in heat_axes]
-    where = {"ax": ax, "shrink": 0.9} if view == "one label" else {"ax": heat_axes, "location": "bottom", "shrink": 0.6, "aspect": 40}
+    where = (
+        {"ax": ax, "shrink": 0.9}
+        if view == "one label"
+        else {"ax": heat_axes, "location": "bottom", "shrink": 0.6, "aspect": 40}
+    )
     colorbar = figure.colorbar(heats[0], label="scaled activation", **where)
-    probability_bars(bars, np.ones(NUM_CLASSES), np.zeros(NUM_CLASSES), threshold, before=np.ones(NUM_CLASSES))
+    probability_bars(
+        bars, np.ones(NUM_CLASSES), np.zeros(NUM_CLASSES), threshold, before=np.ones(NUM_CLASSES)
+    )
     bars.set_xlabel("")  # the title says it; the legend needs the room
     bars.set_title(" ", fontsize=9)
     if view != "one label":
@@ -461,11 +613,24 @@ def explorer_figure(view: str, canvas_shape: tuple[int, int], threshold: float, 
         heat_ax.set_title(longest_title, fontsize=9)
     FigureCanvasAgg(figure).draw()
     figure.set_layout_engine("none")
-    return {"figure": figure, "ax": ax, "heat_axes": heat_axes, "heats": heats, "bars": bars, "colorbar": colorbar}
+    return {
+        "figure": figure,
+        "ax": ax,
+        "heat_axes": heat_axes,
+        "heats": heats,
+        "bars": bars,
+        "colorbar": colorbar,
+    }
 
 
 def cam_steps(
-    image: np.ndarray, features: np.ndarray, weights: np.ndarray, class_id: int, small: np.ndarray, upsampled: np.ndarray, shown: int = 4
+    image: np.ndarray,
+    features: np.ndarray,
+    weights: np.ndarray,
+    class_id: int,
+    small: np.ndarray,
+    upsampled: np.ndarray,
+    shown: int = 4,
 ) -> Figure:
     """CAM step by step for one image and class: feature maps -> weights -> sum -> upsample.
 
@@ -500,13 +665,21 @@ def cam_steps(
     half = shown // 2
     raw_ax = figure.add_subplot(grid[1, :half])
     shown_raw = raw_ax.imshow(small, cmap=HEATMAP)
-    raw_ax.set_title(f"sum over all {len(column)} maps: {features.shape[0]}x{features.shape[1]}", fontsize=9)
+    raw_ax.set_title(
+        f"sum over all {len(column)} maps: {features.shape[0]}x{features.shape[1]}", fontsize=9
+    )
     figure.colorbar(shown_raw, ax=raw_ax, shrink=0.8)
     up_ax = figure.add_subplot(grid[1, half:])
-    figure.colorbar(overlay(up_ax, image, upsampled, 0.6), ax=up_ax, shrink=0.8, label="class activation")
-    up_ax.set_title(f"upsampled to {image.shape[0]}x{image.shape[1]} and laid over the image", fontsize=9)
+    figure.colorbar(
+        overlay(up_ax, image, upsampled, 0.6), ax=up_ax, shrink=0.8, label="class activation"
+    )
+    up_ax.set_title(
+        f"upsampled to {image.shape[0]}x{image.shape[1]} and laid over the image", fontsize=9
+    )
     hide_ticks(raw_ax)
-    figure.suptitle(f"CAM of {CLASS_NAMES[class_id]}: the feature maps that count most, weighted and summed")
+    figure.suptitle(
+        f"CAM of {CLASS_NAMES[class_id]}: the feature maps that count most, weighted and summed"
+    )
     return figure
 
 
@@ -555,10 +728,12 @@ def figure2(
     probability_bars(bars_ax, probabilities, true_labels, threshold)
     bars_ax.set_title("(b) predicted probabilities", fontsize=10)
     low, high = float(maps[..., order].min()), float(maps[..., order].max())
-    for ax, c in zip(heat_axes, order):
+    for ax, c in zip(heat_axes, order, strict=True):
         artist = overlay(ax, image, maps[..., c], alpha, low, high)
         verdict = "true label" if true_labels[c] else "not present"
-        ax.set_title(f"(c) CAM of {CLASS_NAMES[c]}: p = {probabilities[c]:.2f} ({verdict})", fontsize=9)
+        ax.set_title(
+            f"(c) CAM of {CLASS_NAMES[c]}: p = {probabilities[c]:.2f} ({verdict})", fontsize=9
+        )
     figure.colorbar(artist, ax=heat_axes, label=colorbar_label, shrink=0.8)
     return figure
 
@@ -574,7 +749,9 @@ SCORE_TITLES = {
 """A title for each score of :data:`helpers.localisation.SCORES` (``tests/test_plots.py`` checks that they match)."""
 
 
-def method_grid(images: np.ndarray, maps: dict[str, np.ndarray], row_titles: list[str], alpha: float = 0.55) -> Figure:
+def method_grid(
+    images: np.ndarray, maps: dict[str, np.ndarray], row_titles: list[str], alpha: float = 0.55
+) -> Figure:
     """Heatmaps of several methods (columns) over several canvases (rows), on one [0, 1] scale.
 
     Parameters
@@ -587,12 +764,20 @@ def method_grid(images: np.ndarray, maps: dict[str, np.ndarray], row_titles: lis
     """
     images = np.asarray(images)
     if len(row_titles) != len(images):
-        raise ValueError(f"row_titles must have one title per image ({len(images)}); got {len(row_titles)}")
+        raise ValueError(
+            f"row_titles must have one title per image ({len(images)}); got {len(row_titles)}"
+        )
     for name, values in maps.items():
         if np.shape(values) != images.shape:
-            raise ValueError(f"maps[{name!r}] must have shape {images.shape}; got {np.shape(values)}")
+            raise ValueError(
+                f"maps[{name!r}] must have shape {images.shape}; got {np.shape(values)}"
+            )
     figure, axes = plt.subplots(
-        len(images), len(maps), figsize=(3.3 * len(maps) + 0.8, 1.15 * len(images) + 0.4), squeeze=False, layout="constrained"
+        len(images),
+        len(maps),
+        figsize=(3.3 * len(maps) + 0.8, 1.15 * len(images) + 0.4),
+        squeeze=False,
+        layout="constrained",
     )
     for row, title in enumerate(row_titles):
         for column, (name, values) in enumerate(maps.items()):
@@ -604,7 +789,9 @@ def method_grid(images: np.ndarray, maps: dict[str, np.ndarray], row_titles: lis
     return figure
 
 
-def equivalence_scatter(cam_values: np.ndarray, grad_values: np.ndarray, cells: int, shown: int = 4000) -> Figure:
+def equivalence_scatter(
+    cam_values: np.ndarray, grad_values: np.ndarray, cells: int, shown: int = 4000
+) -> Figure:
     """Scatter raw CAM against Grad-CAM before its ReLU, with the line ``y = x / cells``.
 
     Parameters
@@ -618,7 +805,9 @@ def equivalence_scatter(cam_values: np.ndarray, grad_values: np.ndarray, cells: 
     """
     x, y = np.ravel(cam_values), np.ravel(grad_values)
     if x.shape != y.shape:
-        raise ValueError(f"cam_values and grad_values must have one shape; got {np.shape(cam_values)} and {np.shape(grad_values)}")
+        raise ValueError(
+            f"cam_values and grad_values must have one shape; got {np.shape(cam_values)} and {np.shape(grad_values)}"
+        )
     pick = np.linspace(0, len(x) - 1, min(shown, len(x))).astype(int)
     figure, ax = plt.subplots(figsize=(5.5, 4), layout="constrained")
     ax.scatter(x[pick], y[pick], s=4, alpha=0.4, label=f"{len(pick):,} map values")
@@ -626,12 +815,23 @@ def equivalence_scatter(cam_values: np.ndarray, grad_values: np.ndarray, cells: 
     ax.plot(line, line / cells, color="black", lw=1, ls="--", label=f"y = x / {cells}")
     ax.axhline(0, color="grey", lw=0.6)
     ax.axvline(0, color="grey", lw=0.6)
-    ax.set(xlabel="CAM value (logit units)", ylabel="Grad-CAM before ReLU", title="Grad-CAM at last_conv is CAM, rescaled")
+    ax.set(
+        xlabel="CAM value (logit units)",
+        ylabel="Grad-CAM before ReLU",
+        title="Grad-CAM at last_conv is CAM, rescaled",
+    )
     ax.legend(frameon=False)
     return figure
 
 
-def box_test(image: np.ndarray, heatmap: np.ndarray, found: tuple | None, truth: np.ndarray, threshold: float = 0.2, title: str = "") -> Figure:
+def box_test(
+    image: np.ndarray,
+    heatmap: np.ndarray,
+    found: tuple | None,
+    truth: np.ndarray,
+    threshold: float = 0.2,
+    title: str = "",
+) -> Figure:
     """One box test: the map, its region above ``threshold`` x max, the box found and the true boxes.
 
     Parameters
@@ -652,9 +852,21 @@ def box_test(image: np.ndarray, heatmap: np.ndarray, found: tuple | None, truth:
     if found is not None:
         draw_box(ax, found, colours[1], lw=2, ls="--")
     ax.legend(
-        handles=[plt.Line2D([], [], color="white", lw=0.8), plt.Line2D([], [], color=colours[1], ls="--"), plt.Line2D([], [], color=colours[2])],
-        labels=[f">= {threshold:.0%} of the maximum", "box of the largest region", "true product box"],
-        loc="upper center", bbox_to_anchor=(0.5, -0.02), ncol=3, fontsize=8, frameon=False,
+        handles=[
+            plt.Line2D([], [], color="white", lw=0.8),
+            plt.Line2D([], [], color=colours[1], ls="--"),
+            plt.Line2D([], [], color=colours[2]),
+        ],
+        labels=[
+            f">= {threshold:.0%} of the maximum",
+            "box of the largest region",
+            "true product box",
+        ],
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.02),
+        ncol=3,
+        fontsize=8,
+        frameon=False,
     )
     figure.colorbar(artist, ax=ax, shrink=0.9, label="saliency")
     ax.set_title(title)
@@ -671,10 +883,18 @@ def score_bars(overall: pd.DataFrame) -> Figure:
     """
     scores = [s for s in SCORE_TITLES if s in overall.columns]
     if not scores:
-        raise ValueError(f"overall has none of the score columns {list(SCORE_TITLES)}; it has {list(overall.columns)}")
+        raise ValueError(
+            f"overall has none of the score columns {list(SCORE_TITLES)}; it has {list(overall.columns)}"
+        )
     colours = sns.color_palette(PALETTE, len(overall))
-    figure, axes = plt.subplots(1, len(scores), figsize=(3.4 * len(scores), 0.45 * len(overall) + 1.4), sharey=True, layout="constrained")
-    for ax, score in zip(np.atleast_1d(axes), scores):
+    figure, axes = plt.subplots(
+        1,
+        len(scores),
+        figsize=(3.4 * len(scores), 0.45 * len(overall) + 1.4),
+        sharey=True,
+        layout="constrained",
+    )
+    for ax, score in zip(np.atleast_1d(axes), scores, strict=True):
         values = overall[score].to_numpy(dtype=float)
         ax.barh(range(len(values)), values, color=colours)
         for y, value in enumerate(values):
@@ -699,11 +919,24 @@ def deletion_curves(curves: pd.DataFrame) -> Figure:
     """
     figure, ax = plt.subplots(figsize=(7, 3.8), layout="constrained")
     fractions = curves.index.to_numpy(dtype=float)
-    for (name, values), colour in zip(curves.items(), sns.color_palette(PALETTE, curves.shape[1])):
+    for (name, values), colour in zip(
+        curves.items(), sns.color_palette(PALETTE, curves.shape[1]), strict=True
+    ):
         area = np.trapezoid(values.to_numpy(dtype=float), fractions)
-        ax.plot(fractions * 100, values, marker="o", ms=3, color=colour, label=f"{name} (AUC {area:.2f})")
-    ax.set(xlabel="pixels deleted, most salient first (% of the canvas)", ylabel="mean probability of the class",
-           ylim=(0, 1), title="Deletion: the faster the probability falls, the better the map")
+        ax.plot(
+            fractions * 100,
+            values,
+            marker="o",
+            ms=3,
+            color=colour,
+            label=f"{name} (AUC {area:.2f})",
+        )
+    ax.set(
+        xlabel="pixels deleted, most salient first (% of the canvas)",
+        ylabel="mean probability of the class",
+        ylim=(0, 1),
+        title="Deletion: the faster the probability falls, the better the map",
+    )
     ax.legend(frameon=False, fontsize=8)
     return figure
 
@@ -719,13 +952,30 @@ def per_class_scores(per_class: pd.DataFrame) -> Figure:
     """
     scores = [s for s in SCORE_TITLES if s in per_class.columns.get_level_values(0)]
     if not scores:
-        raise ValueError(f"per_class needs (score, method) columns with scores from {list(SCORE_TITLES)}")
-    figure, axes = plt.subplots(1, len(scores), figsize=(3.8 * len(scores) + 1.2, 4.4), sharey=True, layout="constrained")
-    for ax, score in zip(np.atleast_1d(axes), scores):
+        raise ValueError(
+            f"per_class needs (score, method) columns with scores from {list(SCORE_TITLES)}"
+        )
+    figure, axes = plt.subplots(
+        1, len(scores), figsize=(3.8 * len(scores) + 1.2, 4.4), sharey=True, layout="constrained"
+    )
+    for ax, score in zip(np.atleast_1d(axes), scores, strict=True):
         table = per_class[score]
-        sns.heatmap(table, annot=True, fmt=".2f", cmap="viridis" if score != "deletion_auc" else "viridis_r",
-                    vmin=0, vmax=1, ax=ax, annot_kws={"fontsize": 7},
-                    cbar_kws={"shrink": 0.7, "label": "AUC (bright = low)" if score == "deletion_auc" else "share (bright = high)"})
+        sns.heatmap(
+            table,
+            annot=True,
+            fmt=".2f",
+            cmap="viridis" if score != "deletion_auc" else "viridis_r",
+            vmin=0,
+            vmax=1,
+            ax=ax,
+            annot_kws={"fontsize": 7},
+            cbar_kws={
+                "shrink": 0.7,
+                "label": "AUC (bright = low)"
+                if score == "deletion_auc"
+                else "share (bright = high)",
+            },
+        )
         ax.set_title(SCORE_TITLES[score], fontsize=9)
         ax.set_xlabel("")
         ax.tick_params(axis="x", rotation=60, labelsize=8)

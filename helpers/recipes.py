@@ -101,22 +101,44 @@ class Recipe:
         check_scalar(self.weight_decay, "weight_decay", float, low=0)
         check_scalar(self.dropout, "dropout", float, low=0, high=1, open_high=True)
         if self.ema_momentum is not None:
-            check_scalar(self.ema_momentum, "ema_momentum", float, low=0, high=1, open_low=True, open_high=True)
+            check_scalar(
+                self.ema_momentum,
+                "ema_momentum",
+                float,
+                low=0,
+                high=1,
+                open_low=True,
+                open_high=True,
+            )
         check_scalar(self.label_smoothing, "label_smoothing", float, low=0, high=1, open_high=True)
         check_choice(self.head, "head", HEADS)
         check_choice(self.optimizer, "optimizer", OPTIMIZERS)
         if self.head == "softmax" and self.fresh_composites:
-            raise ValueError("head='softmax' trains on the fixed composites only; set fresh_composites=False")
+            raise ValueError(
+                "head='softmax' trains on the fixed composites only; set fresh_composites=False"
+            )
         if self.head == "softmax" and self.label_smoothing:
-            raise ValueError("label_smoothing is for the sigmoid head; set label_smoothing=0.0 with head='softmax'")
+            raise ValueError(
+                "label_smoothing is for the sigmoid head; set label_smoothing=0.0 with head='softmax'"
+            )
         if self.patience is not None and not self.keep_best_epoch:
-            raise ValueError("patience stops at the best validation epoch; it needs keep_best_epoch=True")
+            raise ValueError(
+                "patience stops at the best validation epoch; it needs keep_best_epoch=True"
+            )
 
     def build(self, dtype: str = "float32") -> keras.Model:
         """Build this recipe's (uncompiled) network with the Keras dtype policy ``dtype``."""
         return build_gap_cnn(
-            self.blocks, self.last_filters, self.top, self.dropout, self.batch_norm, self.fold,
-            head_activation=self.head, non_negative_head=self.non_negative_head, pool_first=self.pool_first, dtype=dtype,
+            self.blocks,
+            self.last_filters,
+            self.top,
+            self.dropout,
+            self.batch_norm,
+            self.fold,
+            head_activation=self.head,
+            non_negative_head=self.non_negative_head,
+            pool_first=self.pool_first,
+            dtype=dtype,
         )
 
 
@@ -127,7 +149,9 @@ RECIPES: dict[str, Recipe] = {
     # The shipped model: wider (2.2 M parameters), a first block at full resolution
     # instead of the fold (fine detail: 0.743 against 0.709 for the default's
     # layers, benchmarks/README.md), trained longer.
-    "best": Recipe(blocks=((32,), (48, 96), (192,)), fold=1, top=(384,), last_filters=384, epochs=128),
+    "best": Recipe(
+        blocks=((32,), (48, 96), (192,)), fold=1, top=(384,), last_filters=384, epochs=128
+    ),
     # Notebook 02's head comparison: a small network, three passes over the fixed
     # 9,000 composites with Adam; enough to compare heads, far from finished.
     # Without XLA: for three epochs compiling costs more than it saves (15 s

@@ -52,17 +52,24 @@ def metrics_record(network: keras.Model, composites: composite.Composites) -> di
     probabilities = network.predict(images, batch_size=500, verbose=0)
     report = evaluation.report(composites.labels, probabilities)
     per_class = report.pop("per_class")
-    return {**{k: round(v, 6) for k, v in report.items()}, "per_class": per_class.round(6).to_dict(orient="index")}
+    return {
+        **{k: round(v, 6) for k, v in report.items()},
+        "per_class": per_class.round(6).to_dict(orient="index"),
+    }
 
 
 def localisation_record(network: keras.Model, composites: composite.Composites) -> dict:
     """Score the class activation maps of every true label of ``composites`` (pointing game, energy share); JSON-ready."""
     maps = cam.class_activation_maps(network, composites.images).maps
-    overall = localisation.peak_and_energy_scores(maps, composites.items, composites.boxes)["overall"]
+    overall = localisation.peak_and_energy_scores(maps, composites.items, composites.boxes)[
+        "overall"
+    ]
     return {name: round(float(value), 6) for name, value in overall.items()}
 
 
-def train_and_save(recipe_name: str, out: Path, *, seed: int = 0, data_root: Path = dataset.DEFAULT_ROOT) -> dict:
+def train_and_save(
+    recipe_name: str, out: Path, *, seed: int = 0, data_root: Path = dataset.DEFAULT_ROOT
+) -> dict:
     """Train with a named recipe; write ``out`` (.keras) and its ``.json`` record.
 
     Every argument is checked, and ``out`` and its ``.json`` neighbour must
@@ -76,7 +83,9 @@ def train_and_save(recipe_name: str, out: Path, *, seed: int = 0, data_root: Pat
     recipe = recipes.RECIPES[check_choice(recipe_name, "recipe_name", recipes.RECIPES)]
     out = check_output_file(out, "out", ".keras")
     check_output_file(out.with_suffix(".json"), "out", None)  # the record beside it
-    splits = dataset.load_splits(data_root, seed)  # checks the seed and the data before the training
+    splits = dataset.load_splits(
+        data_root, seed
+    )  # checks the seed and the data before the training
     start = time.perf_counter()
     network, history = training.train(recipe, splits["train"], splits["val"], seed=seed)
     seconds = time.perf_counter() - start
@@ -87,11 +96,15 @@ def train_and_save(recipe_name: str, out: Path, *, seed: int = 0, data_root: Pat
         "seed": seed,
         "training_seconds": round(seconds, 1),
         "epochs_run": len(history["loss"]),
-        "best_epoch": int(np.argmax(history["val_exact_match"])) + 1 if recipe.keep_best_epoch else None,  # None: the last one kept
+        "best_epoch": int(np.argmax(history["val_exact_match"])) + 1
+        if recipe.keep_best_epoch
+        else None,  # None: the last one kept
         "machine": machine(),
         "training_dtype": training.training_dtype(recipe),
         "parameters": network.count_params(),
-        "val_thresholds": evaluation.tune_thresholds(splits["val"].labels, val_probabilities).round(2).tolist(),
+        "val_thresholds": evaluation.tune_thresholds(splits["val"].labels, val_probabilities)
+        .round(2)
+        .tolist(),
         "history": {k: [round(float(v), 6) for v in values] for k, values in history.items()},
         "test_metrics": metrics_record(network, splits["test"]),
         "test_localisation": localisation_record(network, splits["test"]),
@@ -101,7 +114,9 @@ def train_and_save(recipe_name: str, out: Path, *, seed: int = 0, data_root: Pat
     return record
 
 
-def evaluate_file(model_path: Path, data_root: Path = dataset.DEFAULT_ROOT, *, seed: int = 0) -> dict:
+def evaluate_file(
+    model_path: Path, data_root: Path = dataset.DEFAULT_ROOT, *, seed: int = 0
+) -> dict:
     """Load a saved model and return its test metrics."""
     network = model.load(model_path)
     test = dataset.load_splits(data_root, seed, splits=("test",))["test"]

@@ -24,7 +24,15 @@ from tqdm import tqdm
 
 from helpers._checks import check_canvases, check_choice, check_scalar
 from helpers.activations import HEADS, targets_for
-from helpers.composite import DEFAULT_ITEMS, DEFAULT_SLOT, EMPTY, PRODUCT, Composites, compose, source_pools
+from helpers.composite import (
+    DEFAULT_ITEMS,
+    DEFAULT_SLOT,
+    EMPTY,
+    PRODUCT,
+    Composites,
+    compose,
+    source_pools,
+)
 from helpers.fashion import NUM_CLASSES
 from helpers.fashion import load as load_fashion
 from helpers.model import DTYPES
@@ -146,13 +154,17 @@ def fresh_composite_batches(
 
     def epoch_arrays(epoch: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         x, y = tf.numpy_function(
-            lambda e: draw_epoch(images, classes, pool, count, seed, e), [epoch], (tf.uint8, tf.float32)
+            lambda e: draw_epoch(images, classes, pool, count, seed, e),
+            [epoch],
+            (tf.uint8, tf.float32),
         )
         return tf.ensure_shape(x, (count, height, width)), tf.ensure_shape(y, (count, NUM_CLASSES))
 
     return (
         tf.data.Dataset.range(epochs)
-        .flat_map(lambda epoch: tf.data.Dataset.from_tensor_slices(epoch_arrays(epoch)).batch(batch_size))
+        .flat_map(
+            lambda epoch: tf.data.Dataset.from_tensor_slices(epoch_arrays(epoch)).batch(batch_size)
+        )
         .prefetch(2)
     )
 
@@ -176,7 +188,9 @@ class Validation(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         probabilities = self.model.predict(self.images, batch_size=500, verbose=0)
         right = (probabilities >= 0.5) == self.present
-        losses = self.loss(keras.ops.convert_to_tensor(self.targets), keras.ops.convert_to_tensor(probabilities))
+        losses = self.loss(
+            keras.ops.convert_to_tensor(self.targets), keras.ops.convert_to_tensor(probabilities)
+        )
         logs["val_loss"] = float(np.mean(keras.ops.convert_to_numpy(losses)))
         logs["val_per_label_accuracy"] = float(np.mean(right))
         logs["val_exact_match"] = float(np.mean(np.all(right, axis=1)))
@@ -196,7 +210,13 @@ class BestWeights(keras.callbacks.EarlyStopping):
     """Keep the weights of the best epoch; stop early only if ``patience`` is set."""
 
     def __init__(self, monitor: str, patience: int | None):
-        super().__init__(monitor=monitor, mode="max", patience=patience or 10**9, restore_best_weights=True, verbose=0)
+        super().__init__(
+            monitor=monitor,
+            mode="max",
+            patience=patience or 10**9,
+            restore_best_weights=True,
+            verbose=0,
+        )
 
     def on_train_end(self, logs: dict | None = None) -> None:
         if self.best_weights is not None:
@@ -239,11 +259,18 @@ class LiveProgress(keras.callbacks.Callback):
         plt.close(figure)
 
     def _bundle(self, done: int) -> dict[str, str]:
-        meter = tqdm.format_meter(done, self.epochs, time.perf_counter() - self.start, unit="epoch", ncols=0)
+        meter = tqdm.format_meter(
+            done, self.epochs, time.perf_counter() - self.start, unit="epoch", ncols=0
+        )
         score = self.history.get("val_exact_match")
-        self.line = f"{self.label}: {meter}" + (f", validation exact match {score[-1]:.3f}" if score else "")
+        self.line = f"{self.label}: {meter}" + (
+            f", validation exact match {score[-1]:.3f}" if score else ""
+        )
         bar = f"<progress value='{done}' max='{self.epochs}' style='width: 16em'></progress>"
-        return {"text/plain": self.line, "text/html": f"{bar} <code>{html.escape(self.line)}</code>"}
+        return {
+            "text/plain": self.line,
+            "text/html": f"{bar} <code>{html.escape(self.line)}</code>",
+        }
 
 
 # --- training -----------------------------------------------------------------
@@ -253,25 +280,52 @@ def _training_split(fashion: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray,
     """Check that ``fashion`` is one Fashion-MNIST split, (images (M, 28, 28), classes (M,)); return it."""
     try:
         images, classes = (np.asarray(part) for part in fashion)
-        fits = images.ndim == 3 and images.shape[1:] == (PRODUCT, PRODUCT) and classes.shape == images.shape[:1]
+        fits = (
+            images.ndim == 3
+            and images.shape[1:] == (PRODUCT, PRODUCT)
+            and classes.shape == images.shape[:1]
+        )
     except (TypeError, ValueError):  # not a pair, or a pair of splits
         fits = False
     if not fits:
-        raise ValueError("fashion must be the Fashion-MNIST training split (images, classes), as helpers.fashion.load()[0] gives it")
+        raise ValueError(
+            "fashion must be the Fashion-MNIST training split (images, classes), as helpers.fashion.load()[0] gives it"
+        )
     return images, classes
 
 
 def compile_for(model: keras.Model, recipe: Recipe, total_steps: int, warmup_steps: int) -> None:
     """Compile ``model`` with the recipe's optimiser, learning-rate schedule and its head's loss (label-smoothed if asked)."""
     # The weights' moving average, when asked for, replaces them at each epoch's last step (warmup_steps = one epoch).
-    ema = {"use_ema": True, "ema_momentum": recipe.ema_momentum, "ema_overwrite_frequency": warmup_steps} if recipe.ema_momentum else {}
+    ema = (
+        {
+            "use_ema": True,
+            "ema_momentum": recipe.ema_momentum,
+            "ema_overwrite_frequency": warmup_steps,
+        }
+        if recipe.ema_momentum
+        else {}
+    )
     if recipe.optimizer == "adam":
         optimizer = keras.optimizers.Adam(recipe.learning_rate, **ema)
     else:
-        schedule = keras.optimizers.schedules.CosineDecay(0.0, total_steps - warmup_steps, warmup_target=recipe.learning_rate, warmup_steps=warmup_steps)
+        schedule = keras.optimizers.schedules.CosineDecay(
+            0.0,
+            total_steps - warmup_steps,
+            warmup_target=recipe.learning_rate,
+            warmup_steps=warmup_steps,
+        )
         optimizer = keras.optimizers.AdamW(schedule, weight_decay=recipe.weight_decay, **ema)
-    metrics = [keras.metrics.BinaryAccuracy(name="per_label_accuracy")] if recipe.head == "sigmoid" else []  # softmax targets are shares
-    loss = keras.losses.BinaryCrossentropy(label_smoothing=recipe.label_smoothing) if recipe.label_smoothing else HEADS[recipe.head]
+    metrics = (
+        [keras.metrics.BinaryAccuracy(name="per_label_accuracy")]
+        if recipe.head == "sigmoid"
+        else []
+    )  # softmax targets are shares
+    loss = (
+        keras.losses.BinaryCrossentropy(label_smoothing=recipe.label_smoothing)
+        if recipe.label_smoothing
+        else HEADS[recipe.head]
+    )
     model.compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=recipe.jit_compile)
 
 
@@ -329,7 +383,9 @@ def train(
     """
     dtype = training_dtype(recipe) if dtype is None else check_choice(dtype, "dtype", DTYPES)
     check_scalar(seed, "seed", low=0)
-    check_canvases(train.images, None, None, "train.images")  # raw uint8: the network scales them itself
+    check_canvases(
+        train.images, None, None, "train.images"
+    )  # raw uint8: the network scales them itself
     check_canvases(val.images, None, None, "val.images")
     keras.utils.set_random_seed(seed)
     if recipe.fresh_composites:
@@ -341,20 +397,40 @@ def train(
                 "train with the seed the splits were built with"
             )
         steps = -(-recipe.composites_per_epoch // recipe.batch_size)
-        batches = fresh_composite_batches(images, classes, pool, recipe.composites_per_epoch, recipe.batch_size, seed, recipe.epochs)
+        batches = fresh_composite_batches(
+            images,
+            classes,
+            pool,
+            recipe.composites_per_epoch,
+            recipe.batch_size,
+            seed,
+            recipe.epochs,
+        )
         fit_args = {"x": batches, "steps_per_epoch": steps, "shuffle": False}
     else:
         targets = targets_for(recipe.head, train.labels)
-        fit_args = {"x": train.images, "y": targets, "batch_size": recipe.batch_size, "shuffle": True}
+        fit_args = {
+            "x": train.images,
+            "y": targets,
+            "batch_size": recipe.batch_size,
+            "shuffle": True,
+        }
         steps = -(-len(train) // recipe.batch_size)
     model = recipe.build(dtype)
     compile_for(model, recipe, recipe.epochs * steps, warmup_steps=steps)
-    best = [BestWeights("val_exact_match", patience=recipe.patience)] if recipe.keep_best_epoch else []
+    best = (
+        [BestWeights("val_exact_match", patience=recipe.patience)] if recipe.keep_best_epoch else []
+    )
     with native_stderr_silenced():
         history = model.fit(
             **fit_args,
             epochs=recipe.epochs,
-            callbacks=[Validation(val.images, val.labels, recipe.head), EpochTimer(), *best, *callbacks],
+            callbacks=[
+                Validation(val.images, val.labels, recipe.head),
+                EpochTimer(),
+                *best,
+                *callbacks,
+            ],
             verbose=verbose,
         ).history
     return float32_copy(model, recipe), history

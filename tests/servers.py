@@ -46,7 +46,9 @@ def stop(process: subprocess.Popen) -> None:
     psutil.wait_procs(descendants, timeout=10)
 
 
-def wait_until_answering(url: Callable[[], str | None], process: subprocess.Popen, log: Path, timeout_s: float) -> str:
+def wait_until_answering(
+    url: Callable[[], str | None], process: subprocess.Popen, log: Path, timeout_s: float
+) -> str:
     """Poll ``url()`` (None while it is not known yet) until it answers 200; return it, or raise with the log's tail."""
     deadline = time.monotonic() + timeout_s
     while True:
@@ -67,4 +69,8 @@ def wait_until_answering(url: Callable[[], str | None], process: subprocess.Pope
 
 def tail(log: Path, lines: int = 40) -> str:
     """The last ``lines`` lines of a log file."""
-    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:]) if log.exists() else "(no log)"
+    return (
+        "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+        if log.exists()
+        else "(no log)"
+    )

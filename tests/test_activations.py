@@ -21,8 +21,12 @@ def logits_and_targets():
 
 def test_sigmoid_and_softmax_match_keras(logits_and_targets):
     z, _ = logits_and_targets
-    np.testing.assert_allclose(activations.sigmoid(z), keras.ops.convert_to_numpy(keras.activations.sigmoid(z)), rtol=1e-6)
-    np.testing.assert_allclose(activations.softmax(z), keras.ops.convert_to_numpy(keras.activations.softmax(z)), rtol=1e-6)
+    np.testing.assert_allclose(
+        activations.sigmoid(z), keras.ops.convert_to_numpy(keras.activations.sigmoid(z)), rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        activations.softmax(z), keras.ops.convert_to_numpy(keras.activations.softmax(z)), rtol=1e-6
+    )
 
 
 def test_softmax_sums_to_one_and_sigmoid_does_not(logits_and_targets):
@@ -39,7 +43,9 @@ def test_binary_cross_entropy_matches_keras(logits_and_targets):
 
 def test_categorical_cross_entropy_matches_keras_on_normalised_targets(logits_and_targets):
     z, y = logits_and_targets
-    expected = keras.ops.convert_to_numpy(keras.losses.CategoricalCrossentropy(from_logits=True)(y / y.sum(1, keepdims=True), z))
+    expected = keras.ops.convert_to_numpy(
+        keras.losses.CategoricalCrossentropy(from_logits=True)(y / y.sum(1, keepdims=True), z)
+    )
     assert activations.categorical_cross_entropy(y, z) == pytest.approx(float(expected), rel=1e-5)
 
 
@@ -63,7 +69,9 @@ def test_gradients_match_finite_differences(logits_and_targets, loss, gradient, 
 
 
 def test_mismatched_shapes_are_refused():
-    with pytest.raises(ValueError, match=r"targets and logits must have the same shape; got \(2, 10\) and \(2, 9\)"):
+    with pytest.raises(
+        ValueError, match=r"targets and logits must have the same shape; got \(2, 10\) and \(2, 9\)"
+    ):
         activations.binary_cross_entropy(np.zeros((2, 10)), np.zeros((2, 9)))
 
 
@@ -74,8 +82,12 @@ def test_logit_sweep_matches_the_losses_and_gradients(trouser_and_bag):
     at_zero[1] = 0.0
     row = sweep.iloc[1]
     assert row["logit"] == 0.0
-    assert row["binary cross-entropy"] == pytest.approx(10 * activations.binary_cross_entropy(y, at_zero))
-    assert row["categorical cross-entropy"] == pytest.approx(activations.categorical_cross_entropy(y, at_zero))
+    assert row["binary cross-entropy"] == pytest.approx(
+        10 * activations.binary_cross_entropy(y, at_zero)
+    )
+    assert row["categorical cross-entropy"] == pytest.approx(
+        activations.categorical_cross_entropy(y, at_zero)
+    )
     assert row["binary gradient"] == pytest.approx(activations.sigmoid(0.0) - 1)
     assert row["categorical gradient"] == pytest.approx(activations.softmax(at_zero)[1] - 0.5)
 
@@ -86,7 +98,9 @@ def test_logit_sweep_gradients_match_the_slope_of_the_loss(trouser_and_bag):
     sweep = activations.logit_sweep(y, z, label=1, values=values)
     for name in ("binary", "categorical"):
         slope = np.gradient(sweep[f"{name} cross-entropy"].to_numpy(), values)
-        np.testing.assert_allclose(slope[1:-1], sweep[f"{name} gradient"].to_numpy()[1:-1], atol=1e-3)
+        np.testing.assert_allclose(
+            slope[1:-1], sweep[f"{name} gradient"].to_numpy()[1:-1], atol=1e-3
+        )
 
 
 def test_categorical_loss_punishes_a_second_confident_label_and_binary_does_not(trouser_and_bag):
@@ -104,12 +118,17 @@ def test_logit_sweep_refuses_a_label_out_of_range(trouser_and_bag):
 
 def test_logit_sweep_refuses_a_batch(trouser_and_bag):
     y, z = trouser_and_bag
-    with pytest.raises(ValueError, match=r"y and z must be one vector each, of the same length; got \(1, 10\) and \(10,\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"y and z must be one vector each, of the same length; got \(1, 10\) and \(10,\)",
+    ):
         activations.logit_sweep(y[None], z, label=1, values=np.zeros(3))
 
 
 def test_logit_sweep_refuses_a_target_without_labels():
-    with pytest.raises(ValueError, match="y must be a multi-hot vector of 0 and 1 with at least one label"):
+    with pytest.raises(
+        ValueError, match="y must be a multi-hot vector of 0 and 1 with at least one label"
+    ):
         activations.logit_sweep(np.zeros(10), np.zeros(10), label=1, values=np.zeros(3))
 
 
@@ -134,11 +153,15 @@ def test_softmax_targets_share_one_between_the_labels(labels):
 
 
 def test_sigmoid_targets_are_the_multi_hot_labels(labels):
-    np.testing.assert_array_equal(activations.targets_for("sigmoid", labels), labels.astype(np.float32))
+    np.testing.assert_array_equal(
+        activations.targets_for("sigmoid", labels), labels.astype(np.float32)
+    )
 
 
 def test_unknown_head_is_refused(labels):
-    with pytest.raises(ValueError, match=r"head must be one of \('softmax', 'sigmoid'\); got 'relu'"):
+    with pytest.raises(
+        ValueError, match=r"head must be one of \('softmax', 'sigmoid'\); got 'relu'"
+    ):
         activations.targets_for("relu", labels)
 
 

@@ -49,7 +49,9 @@ def _pinned_distributions() -> dict[str, str]:
     """``{normalised name: version}`` of every ``name==version`` line in requirements.txt."""
     pinned = {}
     for line in _requirement_lines(ROOT / "requirements.txt"):
-        match = re.fullmatch(r"([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?\s*==\s*(\S+)", line.split(";")[0].strip())
+        match = re.fullmatch(
+            r"([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?\s*==\s*(\S+)", line.split(";")[0].strip()
+        )
         if match:
             pinned[_normalise(match.group(1))] = match.group(3)
     return pinned
@@ -83,7 +85,9 @@ def test_binder_requirements_install_the_root_pinned_list_and_the_package():
     assert [(ROOT / path).resolve() for path in local] == [ROOT]
     assert (ROOT / "pyproject.toml").exists()
     others = [line for line in lines if not line.startswith(("-r ", "-e "))]
-    assert others == [], f"binder/requirements.txt must not copy pins from requirements.txt; found {others}"
+    assert others == [], (
+        f"binder/requirements.txt must not copy pins from requirements.txt; found {others}"
+    )
 
 
 def test_binder_apt_installs_the_debian_fashion_mnist():
@@ -98,7 +102,10 @@ def test_binder_start_sets_the_light_setting_and_hands_over():
     assert lines[-1] == 'exec "$@"'
     result = subprocess.run(
         [str(start), sys.executable, "-c", "import os; print(os.environ['CAM_TUTORIAL_LIGHT'])"],
-        capture_output=True, text=True, timeout=30, check=True,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
     )
     assert result.stdout.strip() == "1"
 
@@ -115,8 +122,12 @@ def test_every_notebook_import_is_stdlib_helpers_or_pinned():
                 continue
             distributions = {_normalise(name) for name in providers.get(module, [])}
             if not distributions & pinned.keys():
-                unpinned.setdefault(path.name, []).append(f"{module} (from {sorted(distributions) or 'nothing installed'})")
-    assert unpinned == {}, f"notebook imports whose distribution is not pinned in requirements.txt: {unpinned}"
+                unpinned.setdefault(path.name, []).append(
+                    f"{module} (from {sorted(distributions) or 'nothing installed'})"
+                )
+    assert unpinned == {}, (
+        f"notebook imports whose distribution is not pinned in requirements.txt: {unpinned}"
+    )
 
 
 def run_as_on_binder(names: tuple[str, ...]) -> tuple[nbformat.NotebookNode, dict]:
@@ -125,38 +136,52 @@ def run_as_on_binder(names: tuple[str, ...]) -> tuple[nbformat.NotebookNode, dic
     Returns the executed notebook and what its kernel measured: its
     environment, peak resident memory (KiB) and the wall time of the cells.
     """
-    first = [nbformat.v4.new_code_cell(  # names a notebook will not reuse
-        f"import os as _binder_os, time as _binder_time\n_binder_os.sched_setaffinity(0, {{{min(os.sched_getaffinity(0))}}})\n"
-        "_binder_start = _binder_time.perf_counter()"
-    )]
+    first = [
+        nbformat.v4.new_code_cell(  # names a notebook will not reuse
+            f"import os as _binder_os, time as _binder_time\n_binder_os.sched_setaffinity(0, {{{min(os.sched_getaffinity(0))}}})\n"
+            "_binder_start = _binder_time.perf_counter()"
+        )
+    ]
     cells = []
     for name in names:
         notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
         cells += [cell for cell in notebook.cells if cell.cell_type == "code"]
     # The kernel's own peak: VmHWM of its memory map. (getrusage's ru_maxrss keeps the resident size of the
     # process it was started from, here pytest's, across exec: it can report pytest's size, not the kernel's.)
-    last = [nbformat.v4.new_code_cell(
-        "import json as _binder_json, sys as _binder_sys\n"
-        "_binder_hwm = next(int(line.split()[1]) for line in open('/proc/self/status') if line.startswith('VmHWM:'))\n"
-        "print(_binder_json.dumps({'prefix': _binder_sys.prefix, 'maxrss_kib': _binder_hwm, "
-        "'seconds': _binder_time.perf_counter() - _binder_start, 'cpus': len(_binder_os.sched_getaffinity(0))}))"
-    )]
+    last = [
+        nbformat.v4.new_code_cell(
+            "import json as _binder_json, sys as _binder_sys\n"
+            "_binder_hwm = next(int(line.split()[1]) for line in open('/proc/self/status') if line.startswith('VmHWM:'))\n"
+            "print(_binder_json.dumps({'prefix': _binder_sys.prefix, 'maxrss_kib': _binder_hwm, "
+            "'seconds': _binder_time.perf_counter() - _binder_start, 'cpus': len(_binder_os.sched_getaffinity(0))}))"
+        )
+    ]
     combined = nbformat.v4.new_notebook(cells=first + cells + last, metadata=notebook.metadata)
     for cell in combined.cells:
         cell.outputs, cell.execution_count = [], None
     client = NotebookClient(
-        combined, kernel_name="python3", timeout=1800,
-        resources={"metadata": {"path": str(NOTEBOOKS)}},  # the kernel starts where JupyterLab would start it
+        combined,
+        kernel_name="python3",
+        timeout=1800,
+        resources={
+            "metadata": {"path": str(NOTEBOOKS)}
+        },  # the kernel starts where JupyterLab would start it
     )
-    client.execute(env={**os.environ, "CAM_TUTORIAL_LIGHT": "1"})  # Binder's setting, from binder/start
+    client.execute(
+        env={**os.environ, "CAM_TUTORIAL_LIGHT": "1"}
+    )  # Binder's setting, from binder/start
     measured = json.loads(combined.cells[-1].outputs[0]["text"])
-    assert Path(measured["prefix"]).resolve() == Path(sys.prefix).resolve(), "the kernel must run in this environment"
+    assert Path(measured["prefix"]).resolve() == Path(sys.prefix).resolve(), (
+        "the kernel must run in this environment"
+    )
     assert measured["cpus"] == 1
     return combined, measured
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("names", BINDER_RUNS, ids=lambda names: "+".join(name[:2] for name in names))
+@pytest.mark.parametrize(
+    "names", BINDER_RUNS, ids=lambda names: "+".join(name[:2] for name in names)
+)
 def test_each_notebook_runs_on_one_cpu_within_binder_memory(names):
     """Every notebook in its own kernel (01 + 04 also together, as a reader's first session), on one CPU.
 
@@ -165,13 +190,25 @@ def test_each_notebook_runs_on_one_cpu_within_binder_memory(names):
     """
     executed, measured = run_as_on_binder(names)
     peak_mib = measured["maxrss_kib"] / 1024
-    print(f"\nBinder conditions, {' + '.join(names)}: peak RSS {peak_mib:.0f} MiB "
-          f"(budget {BINDER_MEMORY_BUDGET_KIB / 1024:.0f} MiB), {measured['seconds']:.0f} s on one CPU")
+    print(
+        f"\nBinder conditions, {' + '.join(names)}: peak RSS {peak_mib:.0f} MiB "
+        f"(budget {BINDER_MEMORY_BUDGET_KIB / 1024:.0f} MiB), {measured['seconds']:.0f} s on one CPU"
+    )
     if "03_train_the_network.ipynb" in names:
-        outputs = "\n".join(str(output.get("text", output.get("data", {}).get("text/plain", ""))) for cell in executed.cells for output in cell.outputs)
-        assert "light Recipe(" in outputs, "notebook 03 must train the light recipe under CAM_TUTORIAL_LIGHT=1"
+        outputs = "\n".join(
+            str(output.get("text", output.get("data", {}).get("text/plain", "")))
+            for cell in executed.cells
+            for output in cell.outputs
+        )
+        assert "light Recipe(" in outputs, (
+            "notebook 03 must train the light recipe under CAM_TUTORIAL_LIGHT=1"
+        )
         print(re.search(r"light recipe: 100% .*", outputs).group(0))
-        print(re.search(r"exact_match\s+mean_average_precision.*\n\S+\s+([\d.]+)\s+([\d.]+)", outputs).group(0))
+        print(
+            re.search(
+                r"exact_match\s+mean_average_precision.*\n\S+\s+([\d.]+)\s+([\d.]+)", outputs
+            ).group(0)
+        )
     assert measured["maxrss_kib"] < BINDER_MEMORY_BUDGET_KIB, (
         f"{' + '.join(names)} peak at {peak_mib:.0f} MiB; Binder gives 2 GB and we keep each kernel under 1.5 GiB"
     )

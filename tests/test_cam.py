@@ -21,7 +21,9 @@ def tiny_gap_model(activation: str | None = None) -> keras.Model:
     outputs = dense(keras.layers.GlobalAveragePooling2D()(x))
     model = keras.Model(inputs, outputs)
     conv.set_weights([np.array([1.0, -2.0, 0.5]).reshape(1, 1, 1, 3), np.array([0.1, 0.0, -0.3])])
-    dense.set_weights([np.arange(30, dtype=float).reshape(3, 10) / 10 - 1.5, np.linspace(-1, 1, 10)])
+    dense.set_weights(
+        [np.arange(30, dtype=float).reshape(3, 10) / 10 - 1.5, np.linspace(-1, 1, 10)]
+    )
     return model
 
 
@@ -57,7 +59,9 @@ def test_probabilities_equal_predict(images):
 
 def test_upsampling_matches_keras_bilinear_resize():
     small = np.random.default_rng(1).normal(size=(2, 4, 16, 10)).astype(np.float32)
-    expected = keras.ops.convert_to_numpy(keras.ops.image.resize(small, (32, 128), interpolation="bilinear", antialias=False))
+    expected = keras.ops.convert_to_numpy(
+        keras.ops.image.resize(small, (32, 128), interpolation="bilinear", antialias=False)
+    )
     np.testing.assert_allclose(cam.upsample(small, (32, 128)), expected, atol=1e-5)
 
 
@@ -80,7 +84,9 @@ def test_per_image_normalisation_keeps_classes_comparable(images):
     scaled = cam.normalize_maps(raw, "per_image")
     assert scaled.min() == pytest.approx(0) and scaled.max() == pytest.approx(1)
     np.testing.assert_allclose(scaled.max(axis=(1, 2, 3)), 1, atol=1e-6)
-    for raw_image, scaled_image in zip(raw, scaled):  # one affine scale for all 10 maps of an image
+    for raw_image, scaled_image in zip(
+        raw, scaled, strict=True
+    ):  # one affine scale for all 10 maps of an image
         assert np.corrcoef(raw_image.ravel(), scaled_image.ravel())[0, 1] == pytest.approx(1.0)
 
 
@@ -90,7 +96,9 @@ def test_constant_map_normalises_to_zeros():
 
 
 def test_unknown_normalisation_is_refused(images):
-    with pytest.raises(ValueError, match=r"normalize must be one of \('none', 'per_map', 'per_image'\); got 'max'"):
+    with pytest.raises(
+        ValueError, match=r"normalize must be one of \('none', 'per_map', 'per_image'\); got 'max'"
+    ):
         cam.class_activation_maps(tiny_gap_model(), images, "max")
 
 
@@ -108,7 +116,10 @@ def test_model_without_gap_dense_head_is_refused(images):
     x = keras.layers.Reshape((4, 8, 1))(inputs)
     x = keras.layers.Conv2D(2, 1, name="last_conv")(x)
     model = keras.Model(inputs, keras.layers.Dense(10)(keras.layers.Flatten()(x)))
-    with pytest.raises(ValueError, match="CAM needs 'last_conv' -> GlobalAveragePooling2D -> Dense; the Dense layer is fed by Flatten"):
+    with pytest.raises(
+        ValueError,
+        match="CAM needs 'last_conv' -> GlobalAveragePooling2D -> Dense; the Dense layer is fed by Flatten",
+    ):
         cam.class_activation_maps(model, images)
 
 
@@ -117,14 +128,19 @@ def test_model_with_another_last_layer_is_refused(images):
     x = keras.layers.Reshape((4, 8, 1))(inputs)
     x = keras.layers.Conv2D(10, 1, name="last_conv")(x)
     model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x))
-    with pytest.raises(ValueError, match=r"the model's last layer must be Dense\(10\); got GlobalAveragePooling2D"):
+    with pytest.raises(
+        ValueError, match=r"the model's last layer must be Dense\(10\); got GlobalAveragePooling2D"
+    ):
         cam.class_activation_maps(model, images)
 
 
 @pytest.mark.parametrize(
     ("bad", "message"),
     [
-        (np.zeros((4, 8), np.uint8), r"images must have shape \(N, 4, 8\) or \(N, 4, 8, 1\); got \(4, 8\)"),
+        (
+            np.zeros((4, 8), np.uint8),
+            r"images must have shape \(N, 4, 8\) or \(N, 4, 8, 1\); got \(4, 8\)",
+        ),
         (np.zeros((2, 4, 8, 3), np.uint8), r"got \(2, 4, 8, 3\)"),
         (np.zeros((2, 4, 8), np.float32), "images must be uint8 canvases \\(0-255\\); got float32"),
     ],
@@ -137,4 +153,6 @@ def test_bad_images_are_refused(bad, message):
 def test_logits_are_the_scores_before_the_sigmoid(images):
     model = tiny_gap_model(activation="relu")
     probabilities = model.predict(images, verbose=0)
-    np.testing.assert_allclose(1 / (1 + np.exp(-cam.logits(model, images))), probabilities, rtol=1e-5)
+    np.testing.assert_allclose(
+        1 / (1 + np.exp(-cam.logits(model, images))), probabilities, rtol=1e-5
+    )

@@ -10,7 +10,12 @@ from helpers import _checks
 
 @pytest.mark.parametrize(
     ("value", "kwargs", "expected"),
-    [(3, {"low": 0}, 3), (np.int64(4), {"low": 1, "high": 4}, 4), (0.5, {"expected": float, "low": 0, "high": 1}, 0.5), (2, {"expected": float}, 2.0)],
+    [
+        (3, {"low": 0}, 3),
+        (np.int64(4), {"low": 1, "high": 4}, 4),
+        (0.5, {"expected": float, "low": 0, "high": 1}, 0.5),
+        (2, {"expected": float}, 2.0),
+    ],
 )
 def test_check_scalar_returns_what_it_accepts_as_a_python_number(value, kwargs, expected):
     accepted = _checks.check_scalar(value, "x", **kwargs)
@@ -27,8 +32,16 @@ def test_check_scalar_returns_what_it_accepts_as_a_python_number(value, kwargs, 
         (5, {"low": 1, "high": 4}, "count must be an integer from 1 to 4; got 5"),
         (-1, {"low": 0}, "count must be a non-negative integer; got -1"),
         (27, {"low": 28}, "count must be an integer of at least 28; got 27"),
-        (0.0, {"expected": float, "low": 0, "open_low": True}, "count must be a positive number; got 0.0"),
-        (1.0, {"expected": float, "low": 0, "high": 1, "open_high": True}, r"count must be a number in \[0, 1\); got 1.0"),
+        (
+            0.0,
+            {"expected": float, "low": 0, "open_low": True},
+            "count must be a positive number; got 0.0",
+        ),
+        (
+            1.0,
+            {"expected": float, "low": 0, "high": 1, "open_high": True},
+            r"count must be a number in \[0, 1\); got 1.0",
+        ),
         (float("nan"), {"expected": float}, "count must be a number; got nan"),
         (False, {"expected": float}, "count must be a number; got False"),
     ],
@@ -56,7 +69,10 @@ def test_check_label_sets_accepts_multi_hot_and_refuses_the_rest():
 
 
 def test_check_probabilities_checks_shape_and_range():
-    assert _checks.check_probabilities(np.full((2, 10), 0.5, np.float32), "p", (None, 10)).dtype == np.float64
+    assert (
+        _checks.check_probabilities(np.full((2, 10), 0.5, np.float32), "p", (None, 10)).dtype
+        == np.float64
+    )
     with pytest.raises(ValueError, match=r"p must have shape \(N, 10\); got \(10,\)"):
         _checks.check_probabilities(np.zeros(10), "p", (None, 10))
     with pytest.raises(ValueError, match=r"p must have shape \(3, 10\); got \(2, 10\)"):
@@ -68,14 +84,23 @@ def test_check_probabilities_checks_shape_and_range():
 def test_check_thresholds_gives_one_per_class():
     np.testing.assert_array_equal(_checks.check_thresholds(0.3, 10), np.full(10, 0.3))
     for bad in (0.0, 1.0, np.full(9, 0.5)):
-        with pytest.raises(ValueError, match=r"threshold must be in \(0, 1\), one value or one per class"):
+        with pytest.raises(
+            ValueError, match=r"threshold must be in \(0, 1\), one value or one per class"
+        ):
             _checks.check_thresholds(bad, 10)
 
 
 def test_check_canvases_drops_a_channel_axis_and_refuses_floats():
-    assert _checks.check_canvases(np.zeros((2, 32, 128, 1), np.uint8), 32, 128).shape == (2, 32, 128)
+    assert _checks.check_canvases(np.zeros((2, 32, 128, 1), np.uint8), 32, 128).shape == (
+        2,
+        32,
+        128,
+    )
     assert _checks.check_canvases(np.zeros((2, 8, 8), np.uint8), None, None).shape == (2, 8, 8)
-    with pytest.raises(ValueError, match=r"images must have shape \(N, 32, 128\) or \(N, 32, 128, 1\); got \(32, 128\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"images must have shape \(N, 32, 128\) or \(N, 32, 128, 1\); got \(32, 128\)",
+    ):
         _checks.check_canvases(np.zeros((32, 128), np.uint8), 32, 128)
     with pytest.raises(ValueError, match=r"images must be uint8 canvases \(0-255\); got float32"):
         _checks.check_canvases(np.zeros((1, 32, 128), np.float32), 32, 128)

@@ -27,7 +27,9 @@ def test_same_seed_gives_identical_bytes(fashion_data, splits):
 
 
 def test_other_seed_gives_other_composites(fashion_data, splits):
-    other = composite.standard_splits(fashion_data, seed=1, sizes={"train": 10, "val": 10, "test": 10})
+    other = composite.standard_splits(
+        fashion_data, seed=1, sizes={"train": 10, "val": 10, "test": 10}
+    )
     assert not np.array_equal(other["test"].images, splits["test"].images[:10])
 
 
@@ -50,10 +52,12 @@ def test_fresh_training_pool_is_disjoint_from_validation_sources(splits):
 
 def test_every_product_equals_the_image_its_metadata_names(fashion_data, splits):
     (x_train, y_train), (x_test, y_test) = fashion_data
-    for split, c in splits.items():
+    for c in splits.values():
         x, y = (x_test, y_test) if c.source_split == "test" else (x_train, y_train)
         for n in range(0, len(c), 97):
-            for (x0, y0, x1, y1), source, item in zip(c.boxes[n], c.sources[n], c.items[n]):
+            for (x0, y0, x1, y1), source, item in zip(
+                c.boxes[n], c.sources[n], c.items[n], strict=True
+            ):
                 np.testing.assert_array_equal(c.images[n, y0:y1, x0:x1], x[source])
                 assert y[source] == item
 
@@ -82,7 +86,15 @@ def test_label_statistics_match_the_study(splits):
 
 def test_metadata_columns_in_promised_order(splits):
     frame = splits["test"].metadata()
-    assert list(frame.columns) == ["fname", "items", "names", "boxes", "source_split", "source_index", *CLASS_NAMES]
+    assert list(frame.columns) == [
+        "fname",
+        "items",
+        "names",
+        "boxes",
+        "source_split",
+        "source_index",
+        *CLASS_NAMES,
+    ]
     row = frame.iloc[0]
     c = splits["test"]
     assert row["fname"] == "00000.png"
@@ -125,7 +137,9 @@ def test_bad_composite_counts_are_refused(fashion_data, rng, count):
 
 def test_unknown_source_split_is_refused(fashion_data, rng):
     (x, y), _ = fashion_data
-    with pytest.raises(ValueError, match=r"source_split must be one of \('train', 'test'\); got 'valid'"):
+    with pytest.raises(
+        ValueError, match=r"source_split must be one of \('train', 'test'\); got 'valid'"
+    ):
         composite.compose(x, y, np.arange(100), 2, rng, source_split="valid")
 
 
@@ -136,7 +150,9 @@ def test_too_small_pool_is_refused(fashion_data, rng):
 
 
 def test_images_of_the_wrong_shape_are_refused(rng):
-    with pytest.raises(ValueError, match=r"images must be uint8 of shape \(M, 28, 28\); got float64 \(4, 28, 28\)"):
+    with pytest.raises(
+        ValueError, match=r"images must be uint8 of shape \(M, 28, 28\); got float64 \(4, 28, 28\)"
+    ):
         composite.compose(np.zeros((4, 28, 28)), np.zeros(4, int), np.arange(4), 1, rng)
 
 
@@ -144,7 +160,9 @@ def test_blank_slots_darkens_only_the_slots_named(splits):
     image = splits["test"].images[0]
     covered = composite.blank_slots(image, [0, 3])
     assert covered[:, :32].max() == 0 and covered[:, 96:].max() == 0
-    assert np.array_equal(covered[:, 32:96], image[:, 32:96]) and image[:, :32].max() > 0  # the original is kept
+    assert (
+        np.array_equal(covered[:, 32:96], image[:, 32:96]) and image[:, :32].max() > 0
+    )  # the original is kept
     with pytest.raises(ValueError, match="slots must hold indices from 0 to 3"):
         composite.blank_slots(image, [4])
 
@@ -162,25 +180,48 @@ def test_compose_places_its_products_with_place(fashion_data, rng):
     built = composite.compose(x, y, np.arange(100), 3, rng, variable_count=True)
     offsets = np.zeros((*built.sources.shape, 2), int)
     present = built.sources != composite.EMPTY
-    offsets[present] = built.boxes[present][:, :2] - np.stack([np.nonzero(present)[1] * 32, np.zeros(present.sum(), int)], axis=1)
+    offsets[present] = built.boxes[present][:, :2] - np.stack(
+        [np.nonzero(present)[1] * 32, np.zeros(present.sum(), int)], axis=1
+    )
     again = composite.place(x, y, built.sources, offsets)
-    assert all(np.array_equal(getattr(again, f), getattr(built, f)) for f in ("images", "labels", "items", "boxes", "sources"))
+    assert all(
+        np.array_equal(getattr(again, f), getattr(built, f))
+        for f in ("images", "labels", "items", "boxes", "sources")
+    )
 
 
 def test_compose_gives_the_bytes_it_gave_before_place_was_split_out(fashion_data):
     """The split files record SHA-256 hashes: composing must not change by a byte (measured with the old compose)."""
     (x, y), _ = fashion_data
-    built = composite.compose(x, y, np.arange(5000), 50, np.random.default_rng(7), variable_count=True)
-    digest = hashlib.sha256(b"".join(getattr(built, f).tobytes() for f in ("images", "labels", "items", "boxes", "sources")))
+    built = composite.compose(
+        x, y, np.arange(5000), 50, np.random.default_rng(7), variable_count=True
+    )
+    digest = hashlib.sha256(
+        b"".join(
+            getattr(built, f).tobytes() for f in ("images", "labels", "items", "boxes", "sources")
+        )
+    )
     assert digest.hexdigest() == "e8b0351c466527407b6df255cada954ed0a1bd97725d3d39fe2e2e5dd7d45b04"
 
 
 @pytest.mark.parametrize(
     ("sources", "offsets", "message"),
     [
-        (np.array([[0, 60_000]]), np.zeros((1, 2, 2), int), "sources must hold indices from 0 to 59999"),
-        (np.array([0, 1]), np.zeros((2, 2), int), r"sources must have shape \(N, items_per_image\)"),
-        (np.array([[0, 1]]), np.zeros((1, 2), int), r"offsets must be integers of shape \(1, 2, 2\)"),
+        (
+            np.array([[0, 60_000]]),
+            np.zeros((1, 2, 2), int),
+            "sources must hold indices from 0 to 59999",
+        ),
+        (
+            np.array([0, 1]),
+            np.zeros((2, 2), int),
+            r"sources must have shape \(N, items_per_image\)",
+        ),
+        (
+            np.array([[0, 1]]),
+            np.zeros((1, 2), int),
+            r"offsets must be integers of shape \(1, 2, 2\)",
+        ),
         (np.array([[0, 1]]), np.full((1, 2, 2), 5), "offsets must be from 0 to 4"),
     ],
 )

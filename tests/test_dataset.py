@@ -87,7 +87,9 @@ def test_interrupted_write_leaves_no_half_folder(tmp_path, splits, monkeypatch):
 
 
 def test_unknown_split_is_refused():
-    with pytest.raises(ValueError, match=r"split must be one of \('train', 'val', 'test'\); got 'valid'"):
+    with pytest.raises(
+        ValueError, match=r"split must be one of \('train', 'val', 'test'\); got 'valid'"
+    ):
         dataset.settings_for("valid")
 
 
@@ -95,7 +97,9 @@ def test_load_splits_builds_and_loads_only_the_splits_asked_for(tmp_path, splits
     loaded = dataset.load_splits(tmp_path, seed=0, splits=("test",))
     assert list(loaded) == ["test"] and [p.name for p in tmp_path.iterdir()] == ["test"]
     np.testing.assert_array_equal(loaded["test"].images, splits["test"].images)
-    with pytest.raises(ValueError, match=r"split must be one of \('train', 'val', 'test'\); got 'valid'"):
+    with pytest.raises(
+        ValueError, match=r"split must be one of \('train', 'val', 'test'\); got 'valid'"
+    ):
         dataset.load_splits(tmp_path, splits=("valid",))
 
 
@@ -104,7 +108,11 @@ def test_settings_and_file_hashes_are_recorded(small_dataset_root):
     recorded = json.loads((folder / "settings.json").read_text())
     hashes = recorded.pop("sha256")
     assert recorded == dataset.settings_for("train", 0, count=60)
-    assert hashes == dataset.file_hashes(folder, 60) and set(hashes) == {"arrays.npz", "labels.csv", "png"}
+    assert hashes == dataset.file_hashes(folder, 60) and set(hashes) == {
+        "arrays.npz",
+        "labels.csv",
+        "png",
+    }
 
 
 @pytest.mark.slow
@@ -117,7 +125,9 @@ def test_command_line_builds_identical_files_twice(tmp_path, capsys):
         files_a = sorted(p.name for p in (tmp_path / "a" / split).iterdir())
         assert files_a == sorted(p.name for p in (tmp_path / "b" / split).iterdir())
         for name in files_a:
-            assert (tmp_path / "a" / split / name).read_bytes() == (tmp_path / "b" / split / name).read_bytes(), name
+            assert (tmp_path / "a" / split / name).read_bytes() == (
+                tmp_path / "b" / split / name
+            ).read_bytes(), name
     loaded = dataset.load_splits(tmp_path / "a", seed=0, build_if_missing=False, check_pngs=True)
     assert len(loaded["train"]) == 9_000
 
@@ -130,7 +140,13 @@ def test_command_line_refuses_to_overwrite(tmp_path, capsys):
 
 def tiny_composites(count: int = 5) -> composite.Composites:
     """A few composites of blank products: enough for the file format, no Fashion-MNIST needed."""
-    return composite.compose(np.zeros((40, 28, 28), np.uint8), np.arange(40) % 10, np.arange(40), count, np.random.default_rng(0))
+    return composite.compose(
+        np.zeros((40, 28, 28), np.uint8),
+        np.arange(40) % 10,
+        np.arange(40),
+        count,
+        np.random.default_rng(0),
+    )
 
 
 KILLED_WRITE = """
@@ -153,11 +169,15 @@ def test_the_next_write_clears_what_a_killed_one_left_and_spares_a_running_one(t
     import sys
 
     target = tmp_path / "val"
-    killed = subprocess.run([sys.executable, "-c", KILLED_WRITE, str(target)], cwd=dataset.PROJECT_ROOT)
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_WRITE, str(target)], cwd=dataset.PROJECT_ROOT
+    )
     assert killed.returncode == -9
     left = list(tmp_path.glob(".val.partial-*"))
     assert len(left) == 1 and any(left[0].iterdir())  # KILL gives no chance to clean up
-    running = tmp_path / f".val.partial-{os.getppid()}-abcdefgh"  # pytest's parent is alive: a write in progress
+    running = (
+        tmp_path / f".val.partial-{os.getppid()}-abcdefgh"
+    )  # pytest's parent is alive: a write in progress
     running.mkdir()
     dataset.save(tiny_composites(), target, dataset.settings_for("val", count=5))
     assert sorted(path.name for path in tmp_path.iterdir()) == sorted([running.name, "val"])

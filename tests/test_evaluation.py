@@ -94,9 +94,13 @@ def test_bad_threshold_is_refused(toy):
 def test_decode_threshold_keeps_labels_at_or_above_it():
     y_prob = np.full((1, 10), 0.1)
     y_prob[0, [2, 5]] = [0.5, 0.7]
-    np.testing.assert_array_equal(np.flatnonzero(evaluation.decode_threshold(y_prob, 0.5)[0]), [2, 5])
+    np.testing.assert_array_equal(
+        np.flatnonzero(evaluation.decode_threshold(y_prob, 0.5)[0]), [2, 5]
+    )
     per_class = np.full(10, 0.6)
-    np.testing.assert_array_equal(np.flatnonzero(evaluation.decode_threshold(y_prob, per_class)[0]), [5])
+    np.testing.assert_array_equal(
+        np.flatnonzero(evaluation.decode_threshold(y_prob, per_class)[0]), [5]
+    )
 
 
 def test_decode_threshold_refuses_a_threshold_outside_zero_one():
@@ -117,17 +121,26 @@ def test_decode_top_k_takes_the_k_most_probable_per_row():
 
 
 def test_decode_top_k_breaks_ties_by_class_order():
-    np.testing.assert_array_equal(np.flatnonzero(evaluation.decode_top_k(np.full((1, 10), 0.1), 2)[0]), [0, 1])
+    np.testing.assert_array_equal(
+        np.flatnonzero(evaluation.decode_top_k(np.full((1, 10), 0.1), 2)[0]), [0, 1]
+    )
 
 
 def test_decode_top_k_refuses_k_out_of_range():
-    with pytest.raises(ValueError, match=r"k must be one integer or one per row \(2\), each from 1 to 10"):
+    with pytest.raises(
+        ValueError, match=r"k must be one integer or one per row \(2\), each from 1 to 10"
+    ):
         evaluation.decode_top_k(np.zeros((2, 10)), np.array([0, 2]))
 
 
 def test_set_scores_of_a_perfect_and_a_half_right_prediction(labels):
     perfect = evaluation.set_scores(labels, labels)
-    assert perfect == {"exact_match": 1.0, "per_label_accuracy": 1.0, "label_count_accuracy": 1.0, "micro_f1": 1.0}
+    assert perfect == {
+        "exact_match": 1.0,
+        "per_label_accuracy": 1.0,
+        "label_count_accuracy": 1.0,
+        "micro_f1": 1.0,
+    }
     half = labels.copy()
     half[0, 8] = 0  # one label missed
     half[1, 3] = 1  # one label too many
@@ -151,11 +164,15 @@ def test_threshold_sweep_and_best_threshold(labels):
 
 
 def test_best_threshold_prefers_the_lowest_of_tied_thresholds(labels):
-    assert evaluation.best_threshold(labels, labels * 0.9 + 0.05, grid=[0.3, 0.5, 0.7]) == pytest.approx(0.3)
+    assert evaluation.best_threshold(
+        labels, labels * 0.9 + 0.05, grid=[0.3, 0.5, 0.7]
+    ) == pytest.approx(0.3)
 
 
 def test_compare_predictions_has_one_row_per_name(labels):
-    table = evaluation.compare_predictions(labels, {"right": labels, "nothing": np.zeros_like(labels)})
+    table = evaluation.compare_predictions(
+        labels, {"right": labels, "nothing": np.zeros_like(labels)}
+    )
     assert list(table.index) == ["right", "nothing"]
     assert table.loc["nothing", "exact_match"] == 0.0
     assert table.loc["nothing", "per_label_accuracy"] == pytest.approx(1 - labels.mean())
@@ -164,9 +181,11 @@ def test_compare_predictions_has_one_row_per_name(labels):
 def test_mistaken_for_counts_each_missed_and_false_alarm_pair_against_a_hand_count():
     y_true = np.zeros((3, 10), int)
     y_pred = np.zeros((3, 10), int)
-    y_true[0, [6, 8]] = 1; y_pred[0, [0, 8]] = 1    # Shirt missed, T-shirt/top predicted instead
-    y_true[1, [6, 4]] = 1; y_pred[1, [0, 2]] = 1    # Shirt and Coat missed; T-shirt/top and Pullover predicted
-    y_true[2, 6] = 1                                 # Shirt missed, nothing predicted instead
+    y_true[0, [6, 8]] = 1
+    y_pred[0, [0, 8]] = 1  # Shirt missed, T-shirt/top predicted instead
+    y_true[1, [6, 4]] = 1
+    y_pred[1, [0, 2]] = 1  # Shirt and Coat missed; T-shirt/top and Pullover predicted
+    y_true[2, 6] = 1  # Shirt missed, nothing predicted instead
     table = evaluation.mistaken_for(y_true, y_pred)
     assert table.loc["Shirt", "T-shirt/top"] == 2 and table.loc["Shirt", "Pullover"] == 1
     assert table.loc["Coat", "T-shirt/top"] == 1 and table.loc["Coat", "Pullover"] == 1
@@ -175,5 +194,7 @@ def test_mistaken_for_counts_each_missed_and_false_alarm_pair_against_a_hand_cou
 
 
 def test_mistaken_for_refuses_label_sets_of_two_shapes():
-    with pytest.raises(ValueError, match=r"y_pred must have the shape of y_true \(2, 10\); got \(3, 10\)"):
+    with pytest.raises(
+        ValueError, match=r"y_pred must have the shape of y_true \(2, 10\); got \(3, 10\)"
+    ):
         evaluation.mistaken_for(np.zeros((2, 10), int), np.zeros((3, 10), int))

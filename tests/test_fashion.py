@@ -25,7 +25,16 @@ def test_every_class_has_6000_training_and_1000_test_images(fashion_data):
 
 def test_class_names_follow_keras_docs():
     assert fashion.CLASS_NAMES == (
-        "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
     )
 
 

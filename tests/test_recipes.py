@@ -19,7 +19,9 @@ def test_recipes_use_the_non_negative_head_except_the_study_and_the_head_compari
 def test_a_recipe_builds_its_head():
     softmax = dataclasses.replace(recipes.RECIPES["quick"], head="softmax")
     assert softmax.build().get_layer("predictions").activation.__name__ == "softmax"
-    assert recipes.RECIPES["quick"].build().get_layer("predictions").activation.__name__ == "sigmoid"
+    assert (
+        recipes.RECIPES["quick"].build().get_layer("predictions").activation.__name__ == "sigmoid"
+    )
 
 
 @pytest.mark.parametrize(
@@ -27,16 +29,28 @@ def test_a_recipe_builds_its_head():
     [
         ({"epochs": 0}, "epochs must be a positive integer; got 0"),
         ({"batch_size": 2.5}, "batch_size must be a positive integer; got 2.5"),
-        ({"composites_per_epoch": True}, "composites_per_epoch must be a positive integer; got True"),
+        (
+            {"composites_per_epoch": True},
+            "composites_per_epoch must be a positive integer; got True",
+        ),
         ({"learning_rate": 0}, "learning_rate must be a positive number; got 0"),
         ({"dropout": 1.0}, r"dropout must be a number in \[0, 1\); got 1.0"),
         ({"head": "relu"}, r"head must be one of \('softmax', 'sigmoid'\); got 'relu'"),
         ({"optimizer": "sgd"}, r"optimizer must be one of \('adamw', 'adam'\); got 'sgd'"),
-        ({"head": "softmax"}, "head='softmax' trains on the fixed composites only; set fresh_composites=False"),
-        ({"patience": 3, "keep_best_epoch": False}, "patience stops at the best validation epoch; it needs keep_best_epoch=True"),
+        (
+            {"head": "softmax"},
+            "head='softmax' trains on the fixed composites only; set fresh_composites=False",
+        ),
+        (
+            {"patience": 3, "keep_best_epoch": False},
+            "patience stops at the best validation epoch; it needs keep_best_epoch=True",
+        ),
         ({"ema_momentum": 1.0}, r"ema_momentum must be a number in \(0, 1\); got 1.0"),
         ({"label_smoothing": 1.0}, r"label_smoothing must be a number in \[0, 1\); got 1.0"),
-        ({"head": "softmax", "fresh_composites": False, "label_smoothing": 0.1}, "label_smoothing is for the sigmoid head"),
+        (
+            {"head": "softmax", "fresh_composites": False, "label_smoothing": 0.1},
+            "label_smoothing is for the sigmoid head",
+        ),
     ],
 )
 def test_a_recipe_refuses_what_it_cannot_train(change, message):

@@ -21,7 +21,13 @@ def record():
 def test_shipped_model_reproduces_its_recorded_test_metrics(splits, record):
     network = model.load(SHIPPED)
     measured = runs.metrics_record(network, splits["test"])
-    for name in ("exact_match", "mean_average_precision", "per_label_accuracy", "micro_f1", "label_count_accuracy"):
+    for name in (
+        "exact_match",
+        "mean_average_precision",
+        "per_label_accuracy",
+        "micro_f1",
+        "label_count_accuracy",
+    ):
         assert measured[name] == pytest.approx(record["test_metrics"][name], abs=2e-3), name
 
 
@@ -33,8 +39,19 @@ def test_shipped_model_reproduces_its_recorded_localisation(splits, record):
 
 def test_record_says_how_the_model_was_made(record):
     assert record["recipe_name"] in recipes.RECIPES
-    assert record["recipe"] == json.loads(json.dumps(dataclasses.asdict(recipes.RECIPES[record["recipe_name"]])))
-    assert {"seed", "training_seconds", "machine", "training_dtype", "history", "test_metrics", "test_localisation", "val_thresholds"} <= set(record)
+    assert record["recipe"] == json.loads(
+        json.dumps(dataclasses.asdict(recipes.RECIPES[record["recipe_name"]]))
+    )
+    assert {
+        "seed",
+        "training_seconds",
+        "machine",
+        "training_dtype",
+        "history",
+        "test_metrics",
+        "test_localisation",
+        "val_thresholds",
+    } <= set(record)
     assert record["machine"]["device"] in ("CPU", "GPU")
     assert record["training_dtype"] in ("float32", "mixed_bfloat16")
 

@@ -12,13 +12,26 @@ import pytest
 
 from helpers import composite, model, recipes, training
 
-TINY = dataclasses.replace(recipes.RECIPES["default"], blocks=((8,),), top=(), last_filters=8, epochs=2, composites_per_epoch=256)
+TINY = dataclasses.replace(
+    recipes.RECIPES["default"],
+    blocks=((8,),),
+    top=(),
+    last_filters=8,
+    epochs=2,
+    composites_per_epoch=256,
+)
 QUICK = dataclasses.replace(recipes.RECIPES["quick"], blocks=((4,),), last_filters=8)
 
 
 def small(composites: composite.Composites, count: int = 64) -> composite.Composites:
     """The first ``count`` composites, to keep training tests short."""
-    return dataclasses.replace(composites, **{name: getattr(composites, name)[:count] for name in ("images", "labels", "items", "boxes", "sources")})
+    return dataclasses.replace(
+        composites,
+        **{
+            name: getattr(composites, name)[:count]
+            for name in ("images", "labels", "items", "boxes", "sources")
+        },
+    )
 
 
 def cpuinfo_with(folder: Path, flags: str, name: str = "cpuinfo") -> Path:
@@ -32,50 +45,92 @@ def test_fresh_composites_change_every_epoch_and_repeat_with_the_seed(fashion_da
     (x, y), _ = fashion_data
     pool = composite.source_pools(0)["train"]
     first, again = (training.draw_epoch(x, y, pool, count=64, seed=3, epoch=0) for _ in range(2))
-    assert first[0].shape == (64, 32, 128) and first[0].dtype == np.uint8 and first[1].dtype == np.float32
+    assert (
+        first[0].shape == (64, 32, 128)
+        and first[0].dtype == np.uint8
+        and first[1].dtype == np.float32
+    )
     np.testing.assert_array_equal(first[0], again[0])
-    assert not np.array_equal(first[0], training.draw_epoch(x, y, pool, count=64, seed=3, epoch=1)[0])
+    assert not np.array_equal(
+        first[0], training.draw_epoch(x, y, pool, count=64, seed=3, epoch=1)[0]
+    )
 
 
 def test_fresh_batches_run_through_the_epochs_in_order(fashion_data):
     (x, y), _ = fashion_data
     pool = composite.source_pools(0)["train"]
-    batches = [(images.numpy(), labels.numpy()) for images, labels in training.fresh_composite_batches(x, y, pool, 40, 32, 3, epochs=2)]
+    batches = [
+        (images.numpy(), labels.numpy())
+        for images, labels in training.fresh_composite_batches(x, y, pool, 40, 32, 3, epochs=2)
+    ]
     assert [len(images) for images, _ in batches] == [32, 8, 32, 8]
     for epoch in (0, 1):
         images, labels = training.draw_epoch(x, y, pool, 40, 3, epoch)
-        np.testing.assert_array_equal(np.concatenate([b[0] for b in batches[2 * epoch : 2 * epoch + 2]]), images)
-        np.testing.assert_array_equal(np.concatenate([b[1] for b in batches[2 * epoch : 2 * epoch + 2]]), labels)
+        np.testing.assert_array_equal(
+            np.concatenate([b[0] for b in batches[2 * epoch : 2 * epoch + 2]]), images
+        )
+        np.testing.assert_array_equal(
+            np.concatenate([b[1] for b in batches[2 * epoch : 2 * epoch + 2]]), labels
+        )
 
 
 def test_fit_draws_every_epoch_once_and_in_order(fashion_data, monkeypatch):
     (x, y), _ = fashion_data
     drawn, draw = [], training.draw_epoch
-    monkeypatch.setattr(training, "draw_epoch", lambda *args: drawn.append(int(args[-1])) or draw(*args))
+    monkeypatch.setattr(
+        training, "draw_epoch", lambda *args: drawn.append(int(args[-1])) or draw(*args)
+    )
     network = model.build_gap_cnn(((4,),), last_filters=4, top=())
     network.compile(optimizer="adam", loss="binary_crossentropy")
-    batches = training.fresh_composite_batches(x, y, composite.source_pools(0)["train"], 16, 8, 3, epochs=3)
+    batches = training.fresh_composite_batches(
+        x, y, composite.source_pools(0)["train"], 16, 8, 3, epochs=3
+    )
     network.fit(batches, steps_per_epoch=2, epochs=3, shuffle=False, verbose=0)
     assert drawn == [0, 1, 2]
 
 
 def test_training_draws_from_the_training_pool_of_its_seed(fashion_data, monkeypatch):
     pools, draw = [], training.draw_epoch
-    monkeypatch.setattr(training, "draw_epoch", lambda images, classes, pool, *args: pools.append(pool) or draw(images, classes, pool, *args))
+    monkeypatch.setattr(
+        training,
+        "draw_epoch",
+        lambda images, classes, pool, *args: (
+            pools.append(pool) or draw(images, classes, pool, *args)
+        ),
+    )
     built = composite.standard_splits(fashion_data, 3, sizes={"train": 64, "val": 64, "test": 1})
-    training.train(TINY, built["train"], built["val"], fashion=fashion_data[0], seed=3, dtype="float32", verbose=0)
+    training.train(
+        TINY,
+        built["train"],
+        built["val"],
+        fashion=fashion_data[0],
+        seed=3,
+        dtype="float32",
+        verbose=0,
+    )
     np.testing.assert_array_equal(pools[0], composite.source_pools(3)["train"])
 
 
 def test_training_with_another_seed_than_the_splits_is_refused(splits, fashion_data):
-    with pytest.raises(ValueError, match="the training pool of seed 3 holds products of the validation composites"):
+    with pytest.raises(
+        ValueError, match="the training pool of seed 3 holds products of the validation composites"
+    ):
         training.train(TINY, splits["train"], splits["val"], fashion=fashion_data[0], seed=3)
 
 
-def test_training_loads_fashion_mnist_itself_or_refuses_what_is_not_its_training_split(splits, fashion_data):
-    network, history = training.train(dataclasses.replace(TINY, composites_per_epoch=64), splits["train"], small(splits["val"]), verbose=0)
+def test_training_loads_fashion_mnist_itself_or_refuses_what_is_not_its_training_split(
+    splits, fashion_data
+):
+    network, history = training.train(
+        dataclasses.replace(TINY, composites_per_epoch=64),
+        splits["train"],
+        small(splits["val"]),
+        verbose=0,
+    )
     assert len(history["loss"]) == 2 and network.output_shape == (None, 10)
-    with pytest.raises(ValueError, match=r"fashion must be the Fashion-MNIST training split \(images, classes\)"):
+    with pytest.raises(
+        ValueError, match=r"fashion must be the Fashion-MNIST training split \(images, classes\)"
+    ):
         training.train(TINY, splits["train"], splits["val"], fashion=fashion_data)
 
 
@@ -84,9 +139,20 @@ def test_the_quick_recipe_trains_as_a_plain_keras_fit_would(splits):
     train, recipe = small(splits["train"], 48), dataclasses.replace(QUICK, epochs=2)
     network, _ = training.train(recipe, train, small(splits["val"]), seed=4, verbose=0)
     keras.utils.set_random_seed(4)
-    by_hand = model.build_gap_cnn(recipe.blocks, recipe.last_filters, top=(), fold=2, head_activation="sigmoid")
-    by_hand.compile(optimizer=keras.optimizers.Adam(recipe.learning_rate), loss="binary_crossentropy")
-    by_hand.fit(train.images, train.labels.astype("float32"), batch_size=recipe.batch_size, epochs=2, shuffle=True, verbose=0)
+    by_hand = model.build_gap_cnn(
+        recipe.blocks, recipe.last_filters, top=(), fold=2, head_activation="sigmoid"
+    )
+    by_hand.compile(
+        optimizer=keras.optimizers.Adam(recipe.learning_rate), loss="binary_crossentropy"
+    )
+    by_hand.fit(
+        train.images,
+        train.labels.astype("float32"),
+        batch_size=recipe.batch_size,
+        epochs=2,
+        shuffle=True,
+        verbose=0,
+    )
     for trained, expected in zip(network.get_weights(), by_hand.get_weights(), strict=True):
         np.testing.assert_allclose(trained, expected, rtol=1e-5, atol=1e-6)
 
@@ -94,16 +160,30 @@ def test_the_quick_recipe_trains_as_a_plain_keras_fit_would(splits):
 @pytest.mark.parametrize("dtype", ["float32", "mixed_bfloat16"])
 def test_training_is_repeatable_and_keeps_the_best_epoch(splits, fashion_data, dtype):
     best = {}
-    spy = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: best.setdefault(logs["val_exact_match"], spy.model.get_weights()))
+    spy = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: best.setdefault(
+            logs["val_exact_match"], spy.model.get_weights()
+        )
+    )
     runs = [
-        training.train(TINY, splits["train"], small(splits["val"]), fashion=fashion_data[0], dtype=dtype, verbose=0, callbacks=[spy])
+        training.train(
+            TINY,
+            splits["train"],
+            small(splits["val"]),
+            fashion=fashion_data[0],
+            dtype=dtype,
+            verbose=0,
+            callbacks=[spy],
+        )
         for _ in range(2)
     ]
     (first, history), (second, _) = runs
     assert set(history) >= {"loss", "val_loss", "per_label_accuracy", "val_exact_match", "seconds"}
-    for a, b in zip(first.get_weights(), second.get_weights()):
+    for a, b in zip(first.get_weights(), second.get_weights(), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
-    for kept, best_epoch in zip(first.get_weights(), best[max(history["val_exact_match"])]):
+    for kept, best_epoch in zip(
+        first.get_weights(), best[max(history["val_exact_match"])], strict=True
+    ):
         np.testing.assert_array_equal(kept, best_epoch)
 
 
@@ -120,7 +200,11 @@ def test_validation_logs_match_keras_evaluate_and_a_hand_count(splits):
     assert logs["val_loss"] == pytest.approx(loss, rel=1e-4)
     assert logs["val_per_label_accuracy"] == pytest.approx(per_label, abs=1e-6)
     predicted = network.predict(val.images, verbose=0) >= 0.5
-    assert logs["val_exact_match"] == pytest.approx(np.mean([np.array_equal(p, t) for p, t in zip(predicted, val.labels.astype(bool))]))
+    assert logs["val_exact_match"] == pytest.approx(
+        np.mean(
+            [np.array_equal(p, t) for p, t in zip(predicted, val.labels.astype(bool), strict=True)]
+        )
+    )
 
 
 def test_softmax_validation_loss_is_taken_on_the_softmax_targets(splits):
@@ -133,7 +217,9 @@ def test_softmax_validation_loss_is_taken_on_the_softmax_targets(splits):
     logs = {}
     callback.on_epoch_end(0, logs)
     targets = val.labels / val.labels.sum(axis=1, keepdims=True)
-    expected = keras.losses.CategoricalCrossentropy()(targets, network.predict(val.images, verbose=0))
+    expected = keras.losses.CategoricalCrossentropy()(
+        targets, network.predict(val.images, verbose=0)
+    )
     assert logs["val_loss"] == pytest.approx(float(expected), rel=1e-5)
 
 
@@ -142,8 +228,12 @@ def test_fixed_composites_train_the_head_of_the_recipe_and_keep_the_last_epoch(s
     recipe = dataclasses.replace(QUICK, head=head, epochs=2)
     train = small(splits["train"], 32)
     last = {}
-    spy = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: last.update(weights=spy.model.get_weights()))
-    network, history = training.train(recipe, train, small(splits["val"]), verbose=0, callbacks=[spy])
+    spy = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: last.update(weights=spy.model.get_weights())
+    )
+    network, history = training.train(
+        recipe, train, small(splits["val"]), verbose=0, callbacks=[spy]
+    )
     probabilities = network.predict(train.images[:3], verbose=0)
     assert network.get_layer("predictions").activation.__name__ == head
     if head == "softmax":
@@ -162,15 +252,31 @@ def test_live_progress_redraws_the_history_each_epoch_and_ends_on_the_last(split
 
     live = training.LiveProgress(draw, label="sigmoid head")
     open_before = set(plt.get_fignums())
-    _, history = training.train(dataclasses.replace(QUICK, epochs=2), small(splits["train"], 32), small(splits["val"]), verbose=0, callbacks=[live])
+    _, history = training.train(
+        dataclasses.replace(QUICK, epochs=2),
+        small(splits["train"], 32),
+        small(splits["val"]),
+        verbose=0,
+        callbacks=[live],
+    )
     assert [len(seen["loss"]) for seen in drawn] == [1, 2]
     assert drawn[-1] == {key: [float(v) for v in values] for key, values in history.items()}
-    assert live.line.startswith("sigmoid head: 100% 2/2 [") and f"validation exact match {history['val_exact_match'][-1]:.3f}" in live.line
+    assert (
+        live.line.startswith("sigmoid head: 100% 2/2 [")
+        and f"validation exact match {history['val_exact_match'][-1]:.3f}" in live.line
+    )
     assert "Epoch 1/2" not in capsys.readouterr().out  # no Keras log lines
     assert set(plt.get_fignums()) == open_before  # each drawn figure is closed once shown
 
 
-@pytest.mark.parametrize(("flags", "native"), [("avx512f avx512_bf16 avx512_vnni", True), ("amx_tile amx_bf16", True), ("avx2 fma avx512f", False)])
+@pytest.mark.parametrize(
+    ("flags", "native"),
+    [
+        ("avx512f avx512_bf16 avx512_vnni", True),
+        ("amx_tile amx_bf16", True),
+        ("avx2 fma avx512f", False),
+    ],
+)
 def test_native_bfloat16_is_read_from_the_processor_flags(tmp_path, flags, native):
     assert training.native_bfloat16(cpuinfo_with(tmp_path, flags)) is native
 
@@ -181,29 +287,47 @@ def test_no_readable_cpuinfo_means_no_bfloat16(tmp_path):
 
 def test_training_dtype_is_bfloat16_only_where_asked_and_native(tmp_path, monkeypatch):
     monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
-    native, emulated = cpuinfo_with(tmp_path, "avx512_bf16"), cpuinfo_with(tmp_path, "avx2", name="old")
+    native, emulated = (
+        cpuinfo_with(tmp_path, "avx512_bf16"),
+        cpuinfo_with(tmp_path, "avx2", name="old"),
+    )
     recipe = recipes.RECIPES["default"]
     assert training.training_dtype(recipe, native) == "mixed_bfloat16"
     assert training.training_dtype(dataclasses.replace(recipe, bfloat16=False), native) == "float32"
     assert training.training_dtype(recipe, emulated) == "float32"
 
 
-@pytest.mark.parametrize(("setting", "dtype"), [("0", "float32"), ("False", "float32"), ("1", "mixed_bfloat16"), ("true", "mixed_bfloat16")])
+@pytest.mark.parametrize(
+    ("setting", "dtype"),
+    [("0", "float32"), ("False", "float32"), ("1", "mixed_bfloat16"), ("true", "mixed_bfloat16")],
+)
 def test_training_dtype_is_float32_when_onednn_is_turned_off(tmp_path, monkeypatch, setting, dtype):
     monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", setting)
-    assert training.training_dtype(recipes.RECIPES["default"], cpuinfo_with(tmp_path, "avx512_bf16")) == dtype
+    assert (
+        training.training_dtype(recipes.RECIPES["default"], cpuinfo_with(tmp_path, "avx512_bf16"))
+        == dtype
+    )
 
 
 def test_float32_copy_predicts_what_the_mixed_network_predicts():
     recipe = dataclasses.replace(TINY, top=(8,), non_negative_head=False)
     mixed = recipe.build("mixed_bfloat16")
     weights = np.random.default_rng(5)
-    mixed.set_weights([weights.uniform(0.5, 1.5, w.shape).astype("float32") * np.sign(w + 0.5) for w in mixed.get_weights()])
+    mixed.set_weights(
+        [
+            weights.uniform(0.5, 1.5, w.shape).astype("float32") * np.sign(w + 0.5)
+            for w in mixed.get_weights()
+        ]
+    )
     copy = training.float32_copy(mixed, recipe)
     assert {layer.dtype_policy.name for layer in copy.layers} == {"float32"}
-    logits = [keras.Model(n.input, n.get_layer("gap").output) for n in (mixed, copy, recipe.build())]
+    logits = [
+        keras.Model(n.input, n.get_layer("gap").output) for n in (mixed, copy, recipe.build())
+    ]
     canvases = np.random.default_rng(4).integers(0, 256, (4, 32, 128), dtype=np.uint8)
-    mixed_gap, copy_gap, fresh_gap = (keras.ops.convert_to_numpy(f(canvases)).astype("float32") for f in logits)
+    mixed_gap, copy_gap, fresh_gap = (
+        keras.ops.convert_to_numpy(f(canvases)).astype("float32") for f in logits
+    )
     np.testing.assert_allclose(copy_gap, mixed_gap, rtol=0.03, atol=0.01)
     assert not np.allclose(fresh_gap, mixed_gap, rtol=0.03, atol=0.01)
 
@@ -211,11 +335,21 @@ def test_float32_copy_predicts_what_the_mixed_network_predicts():
 def test_bfloat16_training_hands_back_the_best_weights_in_float32(splits, fashion_data):
     seen = {}
     spy = keras.callbacks.LambdaCallback(
-        on_train_begin=lambda logs: seen.update(dtype=spy.model.get_layer(model.LAST_CONV).compute_dtype),
-        on_train_end=lambda logs: seen.update(weights=spy.model.get_weights()),  # after BestWeights restored them
+        on_train_begin=lambda logs: seen.update(
+            dtype=spy.model.get_layer(model.LAST_CONV).compute_dtype
+        ),
+        on_train_end=lambda logs: seen.update(
+            weights=spy.model.get_weights()
+        ),  # after BestWeights restored them
     )
     network, _ = training.train(
-        TINY, splits["train"], small(splits["val"]), fashion=fashion_data[0], dtype="mixed_bfloat16", verbose=0, callbacks=[spy]
+        TINY,
+        splits["train"],
+        small(splits["val"]),
+        fashion=fashion_data[0],
+        dtype="mixed_bfloat16",
+        verbose=0,
+        callbacks=[spy],
     )
     assert seen["dtype"] == "bfloat16"
     assert network.get_layer(model.LAST_CONV).compute_dtype == "float32"
@@ -224,7 +358,9 @@ def test_bfloat16_training_hands_back_the_best_weights_in_float32(splits, fashio
 
 
 def test_unknown_dtype_is_refused_before_training(splits):
-    with pytest.raises(ValueError, match=r"dtype must be one of \('float32', 'mixed_bfloat16'\); got 'float16'"):
+    with pytest.raises(
+        ValueError, match=r"dtype must be one of \('float32', 'mixed_bfloat16'\); got 'float16'"
+    ):
         training.train(TINY, splits["train"], splits["val"], dtype="float16")
 
 
@@ -232,22 +368,60 @@ def test_a_recipe_with_ema_validates_and_keeps_the_weights_average(splits, fashi
     recipe = dataclasses.replace(TINY, ema_momentum=0.9)
     matched = []
 
-    def compare(epoch, logs):  # at each epoch's end the network holds the moving average the optimiser kept
+    def compare(
+        epoch, logs
+    ):  # at each epoch's end the network holds the moving average the optimiser kept
         averages = spy.model.optimizer._model_variables_moving_average
-        matched.append(all(np.array_equal(w.numpy(), a.numpy()) for w, a in zip(spy.model.trainable_weights, averages)))
+        matched.append(
+            all(
+                np.array_equal(w.numpy(), a.numpy())
+                for w, a in zip(spy.model.trainable_weights, averages, strict=True)
+            )
+        )
 
     spy = keras.callbacks.LambdaCallback(on_epoch_end=compare)
-    training.train(recipe, splits["train"], small(splits["val"]), fashion=fashion_data[0], dtype="float32", verbose=0, callbacks=[spy])
+    training.train(
+        recipe,
+        splits["train"],
+        small(splits["val"]),
+        fashion=fashion_data[0],
+        dtype="float32",
+        verbose=0,
+        callbacks=[spy],
+    )
     assert matched == [True, True]
-    plain, _ = training.train(TINY, splits["train"], small(splits["val"]), fashion=fashion_data[0], dtype="float32", verbose=0)
-    averaged, _ = training.train(recipe, splits["train"], small(splits["val"]), fashion=fashion_data[0], dtype="float32", verbose=0)
-    assert any(not np.allclose(a, b) for a, b in zip(plain.get_weights(), averaged.get_weights()))
+    plain, _ = training.train(
+        TINY,
+        splits["train"],
+        small(splits["val"]),
+        fashion=fashion_data[0],
+        dtype="float32",
+        verbose=0,
+    )
+    averaged, _ = training.train(
+        recipe,
+        splits["train"],
+        small(splits["val"]),
+        fashion=fashion_data[0],
+        dtype="float32",
+        verbose=0,
+    )
+    assert any(
+        not np.allclose(a, b)
+        for a, b in zip(plain.get_weights(), averaged.get_weights(), strict=True)
+    )
 
 
 def test_label_smoothing_moves_the_training_targets_towards_one_half():
     network = TINY.build()
-    training.compile_for(network, dataclasses.replace(TINY, label_smoothing=0.2), total_steps=10, warmup_steps=1)
-    loss = network.loss(np.array([[1.0, 0.0]]), np.array([[0.9, 0.1]]))  # targets 0.9 and 0.1: the predictions
+    training.compile_for(
+        network, dataclasses.replace(TINY, label_smoothing=0.2), total_steps=10, warmup_steps=1
+    )
+    loss = network.loss(
+        np.array([[1.0, 0.0]]), np.array([[0.9, 0.1]])
+    )  # targets 0.9 and 0.1: the predictions
     assert float(loss) == pytest.approx(-(0.9 * np.log(0.9) + 0.1 * np.log(0.1)), rel=1e-5)
     training.compile_for(network, TINY, total_steps=10, warmup_steps=1)
-    assert network.loss == "binary_crossentropy"  # without smoothing, the head's loss as notebook 02 names it
+    assert (
+        network.loss == "binary_crossentropy"
+    )  # without smoothing, the head's loss as notebook 02 names it

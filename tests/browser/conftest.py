@@ -21,7 +21,10 @@ SERVER_START_TIMEOUT_S = 90
 # the browser never rewrites the committed file; every cell kept in the DOM;
 # no "get Jupyter news?" toast over the screenshots.
 LAB_SETTINGS = {
-    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false", "checkForUpdates": False},
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
+        "fetchNews": "false",
+        "checkForUpdates": False,
+    },
     "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings": {"autosave": False},
     "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
 }
@@ -58,25 +61,39 @@ def jupyter_lab(tmp_path) -> Lab:
         "CAM_TUTORIAL_LIGHT": "1",  # as binder/start sets it
     }
     command = [
-        str(JUPYTER), "lab", "--no-browser",
-        "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-        f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={ROOT}",
-        f"--LabApp.user_settings_dir={settings}", f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}",
+        str(JUPYTER),
+        "lab",
+        "--no-browser",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={ROOT}",
+        f"--LabApp.user_settings_dir={settings}",
+        f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}",
         "--LabApp.expose_app_in_browser=True",  # window.jupyterapp, to run commands and read the model
         # nothing that reaches for the internet
-        "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        "--LabApp.news_url=None",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
         "--LabApp.extension_manager=readonly",
     ]
     if os.geteuid() == 0:  # CI containers run as root
         command.append("--ServerApp.allow_root=True")
     with log.open("w") as log_file:
         process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+            command,
+            cwd=ROOT,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     lab = Lab(f"http://127.0.0.1:{port}", token, log)
     try:
         try:
-            servers.wait_until_answering(lambda: lab.url("api/status"), process, log, SERVER_START_TIMEOUT_S)
+            servers.wait_until_answering(
+                lambda: lab.url("api/status"), process, log, SERVER_START_TIMEOUT_S
+            )
         except RuntimeError as error:
             pytest.fail(f"jupyter lab did not start: {error}")
         yield lab

@@ -27,8 +27,13 @@ ARTIFACTS = ROOT / "test-artifacts" / "browser"  # git-ignored
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's; a Playwright-downloaded browser is never used
 # Without the networking flags Chromium keeps calling home, which floods a closed network.
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 NOTEBOOK = "notebooks/04_explore_class_activation_maps.ipynb"
 OPEN_TIMEOUT_MS = 180_000  # page, extensions, kernel start
@@ -76,9 +81,15 @@ def _assert_no_errors(page: Page) -> None:
 def _figure_changed(page: Page, explorer: Locator, old_src: str, after: str) -> str:
     """Wait until the explorer's figure is replaced; return the new image source."""
     try:
-        page.wait_for_function(FIGURE_REPLACED_OR_ERROR, arg=[explorer.element_handle(), old_src], timeout=REDRAW_TIMEOUT_MS)
+        page.wait_for_function(
+            FIGURE_REPLACED_OR_ERROR,
+            arg=[explorer.element_handle(), old_src],
+            timeout=REDRAW_TIMEOUT_MS,
+        )
     except PlaywrightTimeout:
-        pytest.fail(f"the explorer's figure did not change within {REDRAW_TIMEOUT_MS / 1000:.0f} s after {after}")
+        pytest.fail(
+            f"the explorer's figure did not change within {REDRAW_TIMEOUT_MS / 1000:.0f} s after {after}"
+        )
     _assert_no_errors(page)
     return explorer.locator(FIGURE).first.get_attribute("src")
 
@@ -86,7 +97,9 @@ def _figure_changed(page: Page, explorer: Locator, old_src: str, after: str) -> 
 def _move_slider(page: Page, slider: Locator) -> int:
     """Type the next image number into the slider's editable readout; return it."""
     handle = slider.locator(".noUi-handle").first
-    now, top = (int(float(handle.get_attribute(name))) for name in ("aria-valuenow", "aria-valuemax"))
+    now, top = (
+        int(float(handle.get_attribute(name))) for name in ("aria-valuenow", "aria-valuemax")
+    )
     target = now + 1 if now < top else now - 1
     readout = slider.locator(".widget-readout")
     readout.click()
@@ -105,8 +118,12 @@ def _choose_other_label(chooser: Locator) -> str:
         other = next(text for text in select.locator("option").all_inner_texts() if text != current)
         select.select_option(label=other)
         return other
-    value = chooser.locator("button.widget-toggle-button:not(.mod-active)").first.get_attribute("value")
-    button = chooser.locator(f'button.widget-toggle-button[value="{value}"]')  # stays put once active
+    value = chooser.locator("button.widget-toggle-button:not(.mod-active)").first.get_attribute(
+        "value"
+    )
+    button = chooser.locator(
+        f'button.widget-toggle-button[value="{value}"]'
+    )  # stays put once active
     other = button.inner_text()
     button.click()
     expect(button).to_contain_class("mod-active")
@@ -119,7 +136,9 @@ def _exactly(text: str) -> re.Pattern:
 
 def _control(explorer: Locator, kind: str, description: str) -> Locator:
     """The one widget of ``kind`` (a CSS class such as ``.widget-dropdown``) in the explorer labelled ``description``."""
-    control = explorer.locator(kind).filter(has=explorer.page.locator(".widget-label", has_text=_exactly(description)))
+    control = explorer.locator(kind).filter(
+        has=explorer.page.locator(".widget-label", has_text=_exactly(description))
+    )
     expect(control).to_have_count(1)
     return control
 
@@ -139,7 +158,9 @@ def _report_artifacts() -> None:
 
 
 def test_explorer_redraws_when_image_and_label_change(jupyter_lab):
-    assert CHROMIUM.exists(), f"{CHROMIUM} is missing; install Debian's chromium (`make test` does, as root)"
+    assert CHROMIUM.exists(), (
+        f"{CHROMIUM} is missing; install Debian's chromium (`make test` does, as root)"
+    )
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     for old in ARTIFACTS.glob("*.png"):
         old.unlink()
@@ -147,7 +168,9 @@ def test_explorer_redraws_when_image_and_label_change(jupyter_lab):
     committed = hashlib.sha256(notebook_file.read_bytes()).hexdigest()
     started = time.monotonic()
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.set_default_timeout(REDRAW_TIMEOUT_MS)
         try:
@@ -166,13 +189,17 @@ def test_explorer_redraws_when_image_and_label_change(jupyter_lab):
             _assert_no_errors(page)
             assert page.evaluate("() => window.__runAll") is True, "Run All Cells stopped early"
 
-            slider = page.locator(".widget-slider").filter(has=page.locator(".widget-label", has_text="image"))
+            slider = page.locator(".widget-slider").filter(
+                has=page.locator(".widget-label", has_text="image")
+            )
             chooser = page.locator(".widget-dropdown, .widget-toggle-buttons").filter(
                 has=page.locator(".widget-label", has_text="label")
             )
             expect(slider).to_have_count(1)
             expect(chooser).to_have_count(1)
-            explorer = page.locator(".jp-OutputArea-output").filter(has=slider).filter(has=chooser).last
+            explorer = (
+                page.locator(".jp-OutputArea-output").filter(has=slider).filter(has=chooser).last
+            )
             figure = explorer.locator(FIGURE).first
             expect(figure).to_be_visible()
             explorer.scroll_into_view_if_needed()
@@ -183,7 +210,9 @@ def test_explorer_redraws_when_image_and_label_change(jupyter_lab):
             figure_before = _shot(figure, "1-figure-before.png")
 
             image = _move_slider(page, slider)
-            src_image = _figure_changed(page, explorer, src_before, f"moving the image slider to {image}")
+            src_image = _figure_changed(
+                page, explorer, src_before, f"moving the image slider to {image}"
+            )
             explorer_image = _shot(explorer, f"2-explorer-image-{image}.png")
             figure_image = _shot(figure, f"2-figure-image-{image}.png")
 
@@ -193,12 +222,16 @@ def test_explorer_redraws_when_image_and_label_change(jupyter_lab):
             explorer_label = _shot(explorer, "3-explorer-label.png")
             figure_label = _shot(figure, "3-figure-label.png")
 
-            show = page.locator(".widget-dropdown").filter(has=page.locator(".widget-label", has_text="show"))
+            show = page.locator(".widget-dropdown").filter(
+                has=page.locator(".widget-label", has_text="show")
+            )
             expect(show).to_have_count(1)
             count = explorer.locator(".widget-html").filter(has_text="images").first
             expect(count).to_have_text("1,000 of 1,000 images")
             show.locator("select").select_option(label="wrong label sets")
-            src_filter = _figure_changed(page, explorer, src_label, "showing only the wrong label sets")
+            src_filter = _figure_changed(
+                page, explorer, src_label, "showing only the wrong label sets"
+            )
             expect(count).not_to_have_text("1,000 of 1,000 images")
             wrong = int(count.inner_text().split(" of ")[0].replace(",", ""))
             assert 0 < wrong < 1000, count.inner_text()
@@ -209,11 +242,46 @@ def test_explorer_redraws_when_image_and_label_change(jupyter_lab):
             verdict = explorer.locator(".widget-html").filter(has_text="Labels (").first
             sources = []
             steps = [
-                ("5-explorer-composed", "composing a canvas", True, lambda: _press(_control(explorer, ".widget-toggle-buttons", "image from"), "composed")),
-                ("6-explorer-slot-3-dress", "putting a Dress in slot 3", True, lambda: _control(explorer, ".widget-dropdown", "slot 3").locator("select").select_option(label="Dress")),
-                ("7-explorer-cover-2", "covering slot 2", True, lambda: _press(explorer, "cover 2")),
-                ("8-explorer-grad-cam-pp", "switching the method to Grad-CAM++", False, lambda: _press(_control(explorer, ".widget-toggle-buttons", "method"), "Grad-CAM++")),
-                ("9-explorer-figure-2", "switching to the Figure 2 view", False, lambda: _press(_control(explorer, ".widget-toggle-buttons", "view"), "Figure 2")),
+                (
+                    "5-explorer-composed",
+                    "composing a canvas",
+                    True,
+                    lambda: _press(
+                        _control(explorer, ".widget-toggle-buttons", "image from"), "composed"
+                    ),
+                ),
+                (
+                    "6-explorer-slot-3-dress",
+                    "putting a Dress in slot 3",
+                    True,
+                    lambda: (
+                        _control(explorer, ".widget-dropdown", "slot 3")
+                        .locator("select")
+                        .select_option(label="Dress")
+                    ),
+                ),
+                (
+                    "7-explorer-cover-2",
+                    "covering slot 2",
+                    True,
+                    lambda: _press(explorer, "cover 2"),
+                ),
+                (
+                    "8-explorer-grad-cam-pp",
+                    "switching the method to Grad-CAM++",
+                    False,
+                    lambda: _press(
+                        _control(explorer, ".widget-toggle-buttons", "method"), "Grad-CAM++"
+                    ),
+                ),
+                (
+                    "9-explorer-figure-2",
+                    "switching to the Figure 2 view",
+                    False,
+                    lambda: _press(
+                        _control(explorer, ".widget-toggle-buttons", "view"), "Figure 2"
+                    ),
+                ),
             ]
             src = src_filter
             for name, change, verdict_changes, act in steps:
@@ -224,15 +292,25 @@ def test_explorer_redraws_when_image_and_label_change(jupyter_lab):
                 if verdict_changes:
                     expect(verdict).not_to_have_text(said)
                 else:
-                    assert verdict.inner_text() == said, f"the verdict changed after {change}, which keeps the canvas"
+                    assert verdict.inner_text() == said, (
+                        f"the verdict changed after {change}, which keeps the canvas"
+                    )
                 _shot(explorer, f"{name}.png")
             assert "Dress" in verdict.inner_text(), verdict.inner_text()
 
-            assert len({src_before, src_image, src_label, src_filter, *sources}) == 9, "each change must draw a new figure"
-            assert figure_image != figure_before and explorer_image != explorer_before, f"image {image} looks unchanged"
-            assert figure_label != figure_image and explorer_label != explorer_image, f"label {label!r} looks unchanged"
+            assert len({src_before, src_image, src_label, src_filter, *sources}) == 9, (
+                "each change must draw a new figure"
+            )
+            assert figure_image != figure_before and explorer_image != explorer_before, (
+                f"image {image} looks unchanged"
+            )
+            assert figure_label != figure_image and explorer_label != explorer_image, (
+                f"label {label!r} looks unchanged"
+            )
             _assert_no_errors(page)
-            print(f"\nrun-all took {ran_at - started:.0f} s; the whole browser session {time.monotonic() - started:.0f} s")
+            print(
+                f"\nrun-all took {ran_at - started:.0f} s; the whole browser session {time.monotonic() - started:.0f} s"
+            )
         except BaseException:  # pytest.fail() raises a BaseException too
             try:
                 _shot(page, "failure-page.png", full_page=True)
@@ -244,4 +322,6 @@ def test_explorer_redraws_when_image_and_label_change(jupyter_lab):
             browser.close()
             _report_artifacts()
             if hashlib.sha256(notebook_file.read_bytes()).hexdigest() != committed:
-                pytest.fail(f"{NOTEBOOK} changed on disk while the browser ran it (autosave must stay off)")
+                pytest.fail(
+                    f"{NOTEBOOK} changed on disk while the browser ran it (autosave must stay off)"
+                )
