@@ -52,13 +52,3 @@ def labels():
     y[2, [0, 3, 5, 9]] = 1
     y[3, [4, 6, 7]] = 1
     return y
-
-
-@pytest.fixture
-def trouser_and_bag():
-    """One target with Trouser and Bag present, and logits that are sure of the Bag only."""
-    y = np.zeros(10)
-    y[[1, 8]] = 1
-    z = np.full(10, -3.0)
-    z[8] = 3.0
-    return y, z

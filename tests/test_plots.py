@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from helpers import activations, evaluation, localisation, plots
+from helpers import evaluation, localisation, plots
 from helpers.fashion import CLASS_NAMES
 
 
@@ -65,9 +65,9 @@ def test_label_statistics_plots_each_split_it_is_given(splits):
 
 def test_activation_comparison_draws_three_panels_per_row():
     z = np.array([np.linspace(-2, 2, 10), np.zeros(10)])
-    figure = plots.activation_comparison(
-        z, activations.softmax(z), activations.sigmoid(z), ["a", "b"], positives=z > 1
-    )
+    softmax = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    sigmoid = 1 / (1 + np.exp(-z))
+    figure = plots.activation_comparison(z, softmax, sigmoid, ["a", "b"], positives=z > 1)
     assert len(figure.axes) == 6
     first = figure.axes[0]
     assert first.patches[9].get_facecolor()[:3] == tuple(plots.PRESENT) and first.patches[
@@ -85,15 +85,31 @@ def test_activation_comparison_refuses_one_title_too_few():
         plots.activation_comparison(z, z, z, ["a"])
 
 
-def test_loss_and_gradient_draws_both_losses(trouser_and_bag):
-    y, z = trouser_and_bag
-    figure = plots.loss_and_gradient(
-        activations.logit_sweep(y, z, 1, np.linspace(-5, 5, 11)), "Trouser"
+def _two_label_sweep() -> pd.DataFrame:
+    """One label's logit swept against a second present label's logit of 0 (targets 1/2 each)."""
+    logit = np.linspace(-5, 5, 11)
+    share = 1 / (1 + np.exp(-logit))  # its softmax share against the other label
+    return pd.DataFrame(
+        {
+            "logit": logit,
+            "binary cross-entropy": np.log1p(np.exp(-logit)) + np.log(2),
+            "categorical cross-entropy": -(np.log(share) + np.log(1 - share)) / 2,
+            "binary gradient": share - 1,
+            "categorical gradient": share - 0.5,
+        }
     )
-    assert [len(ax.get_lines()) for ax in figure.axes] == [
-        2,
-        3,
-    ]  # right: two gradients and the zero line
+
+
+def test_loss_and_gradient_draws_both_losses():
+    figure = plots.loss_and_gradient(_two_label_sweep(), "Trouser")
+    # left: the two losses; right: the two gradients and the zero line
+    assert [len(ax.get_lines()) for ax in figure.axes] == [2, 3]
+
+
+def test_loss_and_gradient_refuses_a_sweep_without_its_columns():
+    sweep = _two_label_sweep().drop(columns=["binary gradient"])
+    with pytest.raises(ValueError, match=r"sweep lacks the columns \['binary gradient'\]"):
+        plots.loss_and_gradient(sweep, "Trouser")
 
 
 def test_threshold_curves_marks_the_chosen_thresholds(labels):
