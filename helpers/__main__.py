@@ -93,9 +93,10 @@ def main(argv: list[str] | None = None) -> int:
     train = commands.add_parser(
         "train",
         help="train the GAP network and save it with its history and test metrics",
-        description="Train the GAP network on the standard splits (built if missing), keep the best "
-        "validation epoch (where the recipe keeps it), and write MODEL.keras plus MODEL.json (recipe, seed, time, machine, history, "
-        "test metrics).",
+        description="Train the GAP network on the standard splits (built if missing in the default "
+        "--data folder; any other is only read), keep the best "
+        "validation epoch (where the recipe keeps it), and write MODEL.keras plus MODEL.json "
+        "(recipe, seed, time, machine, history, test metrics).",
     )
     train.add_argument(
         "--recipe",
@@ -110,7 +111,11 @@ def main(argv: list[str] | None = None) -> int:
         help="model file to write (default: %(default)s)",
     )
     train.add_argument(
-        "--data", type=Path, default=DEFAULT_ROOT, help="dataset folder (default: %(default)s)"
+        "--data",
+        type=Path,
+        default=DEFAULT_ROOT,
+        help="dataset folder to read: it must hold train/, val/ and test/, except the default, "
+        "which is built where missing (default: %(default)s)",
     )
     train.add_argument(
         "--seed",
@@ -123,11 +128,18 @@ def main(argv: list[str] | None = None) -> int:
     evaluate = commands.add_parser(
         "evaluate",
         help="print a model's test metrics as JSON",
-        description="Evaluate a saved model on the standard test split and print the report as JSON.",
+        description="Evaluate a saved model on the standard test split (32 x 128 canvases, the size "
+        "the network is trained on) and print the report as JSON.",
     )
-    evaluate.add_argument("--model", type=Path, required=True, help="a .keras file")
     evaluate.add_argument(
-        "--data", type=Path, default=DEFAULT_ROOT, help="dataset folder (default: %(default)s)"
+        "--model", type=Path, required=True, help="a .keras file to read (its .json record too)"
+    )
+    evaluate.add_argument(
+        "--data",
+        type=Path,
+        default=DEFAULT_ROOT,
+        help="dataset folder to read: it must hold test/, except the default, which is built "
+        "where missing (default: %(default)s)",
     )
     evaluate.add_argument(
         "--seed", type=int, default=0, help="seed the dataset was built with (default: %(default)s)"

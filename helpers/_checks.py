@@ -147,31 +147,75 @@ def check_thresholds(threshold: object, classes: int) -> np.ndarray:
     return np.broadcast_to(values, (classes,))
 
 
+TRAINING_CANVAS = (32, 128)
+"""Height and width of the canvases every network of the series trains on: four 32 x 32 slots
+(``helpers.composite``'s defaults, which a test holds to these numbers)."""
+
+_TRAINED_ON = "the size the network was trained on, so that its maps line up with the product boxes"
+
+
 def check_canvases(
-    images: object, height: int | None, width: int | None, name: str = "images"
+    images: object, height: int | None, width: int | None, name: str = "images", *, why: str = ""
 ) -> np.ndarray:
     """Check raw canvases: uint8 (N, H, W) or (N, H, W, 1); return them as (N, H, W).
 
-    ``height`` or ``width`` None accepts any size along that axis.
+    ``height`` or ``width`` None accepts any size along that axis; ``why``
+    says, in the message, why the size is required.
+
+    Raises
+    ------
+    ValueError
+        ``"{name} must have shape (N, H, W) or (N, H, W, 1); got ..."`` for
+        another number of axes or channels, ``"{name} must be canvases of
+        32 x 128 pixels, {why}; got ..."`` for another size, ``"{name} must
+        be uint8 canvases (0-255); got float64"`` for another dtype.
     """
     images = np.asarray(images)
+    given = images.shape
     if images.ndim == 4 and images.shape[-1] == 1:
         images = images[..., 0]
-    fits = images.ndim == 3 and all(
+    h, w = height or "H", width or "W"
+    if images.ndim != 3:
+        raise ValueError(f"{name} must have shape (N, {h}, {w}) or (N, {h}, {w}, 1); got {given}")
+    if not all(
         want in (None, got) for want, got in zip((height, width), images.shape[1:], strict=True)
-    )
-    if not fits:
-        h, w = height or "H", width or "W"
+    ):
+        h, w = height or "any height", width or "any width"
         raise ValueError(
-            f"{name} must have shape (N, {h}, {w}) or (N, {h}, {w}, 1); got {images.shape}"
+            f"{name} must be canvases of {h} x {w} pixels{', ' + why if why else ''}; got {given}"
         )
     if images.dtype != np.uint8:
         raise ValueError(f"{name} must be uint8 canvases (0-255); got {images.dtype}")
     return images
 
 
+def check_network_canvases(
+    images: object, input_shape: tuple[int | None, ...], name: str = "images"
+) -> np.ndarray:
+    """Check canvases for a network whose Keras ``input_shape`` is given; return them as (N, H, W).
+
+    A network that fixes its input size gets canvases of that size. The
+    series' GAP network fixes none (it would run on any canvas), but its maps
+    only line up with the product boxes, and its scores only mean what they
+    say, on the canvases it was trained on: :data:`TRAINING_CANVAS`, 32 x 128.
+
+    Raises
+    ------
+    ValueError
+        As :func:`check_canvases`, e.g. ``"images must be canvases of 32 x
+        128 pixels, the size the network was trained on, so that its maps
+        line up with the product boxes; got (5, 32, 96)"``.
+    """
+    declared = tuple(input_shape[1:3])
+    if None not in declared:
+        return check_canvases(images, *declared, name, why="the size the network takes")
+    canvas = [d if d is not None else t for d, t in zip(declared, TRAINING_CANVAS, strict=True)]
+    return check_canvases(images, *canvas, name, why=_TRAINED_ON)
+
+
 def check_indices(indices: object, name: str, size: int, *, distinct: bool = False) -> np.ndarray:
-    """Check a 1-D array of integer indices into ``size`` items (0 to size - 1, optionally each once); return it as int64."""
+    """Check a 1-D array of integer indices into ``size`` items (0 to size - 1, optionally each
+    once); return it as int64."""
     array = np.asarray(indices)
     if array.ndim != 1 or not (array.size == 0 or np.issubdtype(array.dtype, np.integer)):
         raise ValueError(

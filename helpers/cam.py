@@ -18,7 +18,7 @@ from typing import NamedTuple
 import keras
 import numpy as np
 
-from helpers._checks import check_canvases, check_choice
+from helpers._checks import check_choice, check_network_canvases
 from helpers.model import LAST_CONV, dense_head
 from helpers.quiet import native_stderr_silenced
 
@@ -59,14 +59,22 @@ def _gap_dense_head(model: keras.Model) -> tuple[keras.layers.Layer, keras.layer
         or source.input is not last_conv.output
     ):
         raise ValueError(
-            f"CAM needs {LAST_CONV!r} -> GlobalAveragePooling2D -> Dense; the Dense layer is fed by {type(source).__name__}"
+            f"CAM needs {LAST_CONV!r} -> GlobalAveragePooling2D -> Dense; "
+            f"the Dense layer is fed by {type(source).__name__}"
         )
     return last_conv, dense
 
 
 def check_images(model: keras.Model, images: np.ndarray) -> np.ndarray:
-    """Check that ``images`` are raw uint8 canvases of the size ``model`` takes; return them as (N, H, W)."""
-    return check_canvases(images, *model.input_shape[1:3])
+    """Check that ``images`` are raw uint8 canvases of the size ``model`` is meant for; return them
+    as (N, H, W).
+
+    That is the input size ``model`` fixes, if it fixes one; the series' GAP
+    network fixes none and gets the 32 x 128 canvases it was trained on, so
+    that its maps line up with the product boxes (see
+    :func:`helpers._checks.check_network_canvases`).
+    """
+    return check_network_canvases(images, model.input_shape)
 
 
 def bilinear_matrix(size_out: int, size_in: int) -> np.ndarray:
@@ -185,8 +193,8 @@ def class_activation_maps(
     ----------
     model : keras.Model
         A network ending in ``last_conv`` -> GlobalAveragePooling2D -> Dense(10).
-    images : uint8 array (N, H, W) or (N, H, W, 1)
-        Raw canvases, as the model takes them.
+    images : uint8 array (N, 32, 128) or (N, 32, 128, 1)
+        Raw canvases of the size the model was trained on (see :func:`check_images`).
     normalize : {"none", "per_map", "per_image"}
         See :func:`normalize_maps`; ``"none"`` is the exact formula.
     upsampled : bool
@@ -204,7 +212,7 @@ def class_activation_maps(
     ------
     ValueError
         If the model lacks the GAP head or ``last_conv``, the images have the
-        wrong shape or dtype, or ``normalize`` is unknown.
+        wrong shape, size or dtype, or ``normalize`` is unknown.
     """
     check_choice(normalize, "normalize", NORMALIZATIONS)
     weights = _gap_dense_head(model)[1].get_weights()[0]

@@ -184,7 +184,8 @@ def place(
     placed = offsets[sources != EMPTY]
     if placed.size and (placed.min() < 0 or placed.max() > slot - PRODUCT):
         raise ValueError(
-            f"offsets must be from 0 to {slot - PRODUCT} (slot - {PRODUCT}); got values from {placed.min()} to {placed.max()}"
+            f"offsets must be from 0 to {slot - PRODUCT} (slot - {PRODUCT}); "
+            f"got values from {placed.min()} to {placed.max()}"
         )
     occupied = sources != EMPTY
     count, items_per_image = sources.shape
@@ -239,7 +240,8 @@ def _check_products(images: np.ndarray, classes: np.ndarray, source_split: str) 
     classes = np.asarray(classes)
     if classes.shape != images.shape[:1] or not np.issubdtype(classes.dtype, np.integer):
         raise ValueError(
-            f"classes must be one integer class id per image, shape ({len(images)},); got {classes.dtype} {classes.shape}"
+            f"classes must be one integer class id per image, shape ({len(images)},); "
+            f"got {classes.dtype} {classes.shape}"
         )
     if classes.size and (classes.min() < 0 or classes.max() >= NUM_CLASSES):
         raise ValueError(

@@ -165,7 +165,8 @@ def _digests(blobs: dict[str, bytes], pngs: list[bytes]) -> dict[str, str]:
 
 
 def file_hashes(folder: Path, count: int) -> dict[str, str]:
-    """SHA-256 of a split folder's ``arrays.npz``, ``labels.csv`` and, in order, its ``count`` PNG files (as one digest)."""
+    """SHA-256 of a split folder's ``arrays.npz``, ``labels.csv`` and, in order, its ``count``
+    PNG files (as one digest)."""
     return _digests(*_read_files(Path(folder), count))
 
 
@@ -258,7 +259,8 @@ def _read_settings(folder: Path) -> dict:
         )
     if recorded["split"] not in SPLIT_SIZES or recorded["count"] < 0:
         raise ValueError(
-            f"{path} names split {recorded['split']!r} with {recorded['count']} composites; remove the folder to rebuild it"
+            f"{path} names split {recorded['split']!r} with {recorded['count']} composites; "
+            "remove the folder to rebuild it"
         )
     return recorded
 
@@ -278,7 +280,8 @@ def _parse_arrays(folder: Path, blob: bytes) -> dict[str, np.ndarray]:
         ) from None
     except (KeyError, OSError, EOFError, zipfile.BadZipFile) as error:
         raise ValueError(
-            f"{folder / 'arrays.npz'} is not a zip of the arrays {', '.join(ARRAYS)} ({error}); remove the folder to rebuild it"
+            f"{folder / 'arrays.npz'} is not a zip of the arrays {', '.join(ARRAYS)} ({error}); "
+            "remove the folder to rebuild it"
         ) from None
 
 
@@ -298,8 +301,22 @@ def _parse_labels(
         pd.errors.EmptyDataError,
     ) as error:
         raise ValueError(
-            f"{folder / 'labels.csv'} is not a metadata table of this format ({error!r}); remove the folder to rebuild it"
+            f"{folder / 'labels.csv'} is not a metadata table of this format ({error!r}); "
+            "remove the folder to rebuild it"
         ) from None
+
+
+def _canvas_note(settings: dict, expected: dict) -> str:
+    """Say how the canvases differ, where other slot or item settings change their size."""
+
+    def canvas(record: dict) -> tuple[object, object]:
+        slot, items = record.get("slot"), record.get("items_per_image")
+        return slot, slot * items if isinstance(slot, int) and isinstance(items, int) else None
+
+    found, wanted = canvas(settings), canvas(expected)
+    if found == wanted or None in (*found, *wanted):
+        return ""
+    return f": canvases of {found[0]} x {found[1]} pixels, not {wanted[0]} x {wanted[1]}"
 
 
 def load(folder: Path, expected: dict | None = None, *, check_pngs: bool = True) -> Composites:
@@ -337,6 +354,7 @@ def load(folder: Path, expected: dict | None = None, *, check_pngs: bool = True)
             + ", ".join(
                 f"{k}={old!r} (wanted {new!r})" for k, (old, new) in sorted(changed.items())
             )
+            + _canvas_note(settings, expected)
             + "; remove the folder to rebuild it, or ask for its settings"
         )
     count = recorded["count"]
@@ -346,7 +364,8 @@ def load(folder: Path, expected: dict | None = None, *, check_pngs: bool = True)
         if found[name] != recorded["sha256"][name]:
             where = folder / (name if name != "png" else "*.png")
             raise ValueError(
-                f"{where} changed after the split was built (its SHA-256 differs from the one in settings.json); remove the folder to rebuild it"
+                f"{where} changed after the split was built "
+                "(its SHA-256 differs from the one in settings.json); remove the folder to rebuild it"
             )
     arrays = _parse_arrays(folder, blobs["arrays.npz"])
     frame, parsed = _parse_labels(
@@ -354,7 +373,8 @@ def load(folder: Path, expected: dict | None = None, *, check_pngs: bool = True)
     )
     if len(frame) != count or len(arrays["images"]) != count:
         raise ValueError(
-            f"{folder}: settings say {count} composites, labels.csv has {len(frame)}, arrays.npz {len(arrays['images'])}"
+            f"{folder}: settings say {count} composites, labels.csv has {len(frame)}, "
+            f"arrays.npz {len(arrays['images'])}"
         )
     if list(frame["fname"]) != [png_name(i) for i in range(count)]:
         raise ValueError(
@@ -421,26 +441,44 @@ def load_splits(
     seed: int = 0,
     *,
     splits: Iterable[str] = tuple(SPLIT_SIZES),
-    build_if_missing: bool = True,
+    build_if_missing: bool | None = None,
     check_pngs: bool = False,
 ) -> dict[str, Composites]:
-    """Load standard splits under ``root``, building any that is missing (``build_if_missing``).
+    """Load standard splits under ``root``; build missing ones only in the project's own data folder.
 
     The splits that exist are checked first; one built with other settings
     is refused, never rebuilt. ``check_pngs`` is passed to :func:`load`.
-    Returns ``{"train": Composites, "val": ..., "test": ...}``, or the
-    ``splits`` asked for.
+
+    Parameters
+    ----------
+    build_if_missing : bool or None
+        None (the default): build a missing split only where ``root`` is
+        :data:`DEFAULT_ROOT`, the folder every notebook and command shares;
+        any other folder is given to be read, so a mistyped path is refused,
+        never filled with a new dataset. True builds missing splits anywhere;
+        False never.
+
+    Returns
+    -------
+    dict
+        ``{"train": Composites, "val": ..., "test": ...}``, or the ``splits`` asked for.
+
+    Raises
+    ------
+    FileNotFoundError
+        If a split is missing where none may be built: ``root`` does not
+        exist, is a file, or lacks the split.
     """
     root = Path(root)
     wanted = [check_choice(split, "split", SPLIT_SIZES) for split in splits]
     expected = {
         split: settings_for(split, seed) for split in wanted
     }  # checks the seed, before anything is read or built
+    if build_if_missing is None:
+        build_if_missing = root.resolve() == DEFAULT_ROOT.resolve()
     missing = [split for split in wanted if not (root / split).exists()]
     if missing and not build_if_missing:
-        raise FileNotFoundError(
-            f"{root} lacks {missing}; build them with `python -m helpers data --out {root}`"
-        )
+        raise _no_splits(root, missing)
     loaded = {
         split: load(root / split, expected[split], check_pngs=check_pngs)
         for split in wanted
@@ -452,3 +490,17 @@ def load_splits(
             split: load(root / split, expected[split], check_pngs=check_pngs) for split in missing
         }
     return {split: loaded[split] for split in wanted}
+
+
+def _no_splits(root: Path, missing: list[str]) -> FileNotFoundError:
+    """The error for splits missing from a folder given to be read, saying what the folder is instead."""
+    build = f"build it with `python -m helpers data --out {root}`"
+    if not root.exists():
+        problem = f"the folder does not exist (check the path, or {build})"
+    elif not root.is_dir():
+        problem = "it is a file, not a dataset folder"
+    elif (root / "settings.json").is_file():
+        problem = f"it is the folder of one split; give the folder above it, {root.parent}"
+    else:
+        problem = f"it lacks {', '.join(missing)}; {build}"
+    return FileNotFoundError(f"no dataset at {root}: {problem}")

@@ -131,7 +131,8 @@ class Composition:
         check_scalar(self.seed, "seed", low=0)
         if len(self.classes) != len(self.products) or not 1 <= len(self.classes) <= DEFAULT_ITEMS:
             raise ValueError(
-                f"classes and products must give 1 to {DEFAULT_ITEMS} slots alike; got {len(self.classes)} and {len(self.products)}"
+                f"classes and products must give 1 to {DEFAULT_ITEMS} slots alike; "
+                f"got {len(self.classes)} and {len(self.products)}"
             )
         sources = []
         for c, k in zip(self.classes, self.products, strict=True):
@@ -157,13 +158,16 @@ def class_maps(
     ``"Grad-CAM"`` and ``"Grad-CAM++"`` are :func:`helpers.gradcam.grad_cam` at ``layer``.
     """
     check_choice(method, "method", tuple(METHODS))
+    # checked before the copies below, so that an error names the images as given
+    images = cam.check_images(model, images)
     if method == "CAM":
         if layer != LAST_CONV:
             raise ValueError(
                 f"CAM is defined at {LAST_CONV!r} only; got layer {layer!r} (Grad-CAM takes any convolution)"
             )
         return cam.class_activation_maps(model, images, upsampled=False)
-    # each canvas once per class, one target class per copy: one backward pass, not ten (one canvas: 50 vs 91 ms at block1_relu1, 29 vs 17 at last_conv)
+    # each canvas once per class, one target class per copy: one backward pass, not ten
+    # (one canvas: 50 vs 91 ms at block1_relu1, 29 vs 17 at last_conv)
     copies, targets = (
         np.repeat(images, NUM_CLASSES, axis=0),
         np.tile(np.arange(NUM_CLASSES), len(images)),
@@ -203,8 +207,10 @@ class Explorer(widgets.VBox):
         ``source`` browses ``composites`` ("test split") or builds a canvas
         ("composed"); ``show`` filters the images (:data:`FILTERS`) and
         ``image`` moves within the filtered ones; ``mode`` is the view.
-    slot_classes, slot_products, seed, covers : per slot a class menu, a product slider and a cover button; the offsets' seed
-    count, name, summary, view : HTML: the filter's count, the composition's name, the verdict (:func:`verdict`); the figure (PNG)
+    slot_classes, slot_products, seed, covers : per slot a class menu, a product slider and a
+        cover button; the offsets' seed
+    count, name, summary, view : HTML: the filter's count, the composition's name, the verdict
+        (:func:`verdict`); the figure (PNG)
     """
 
     def __init__(
@@ -444,7 +450,8 @@ class Explorer(widgets.VBox):
     def _set(
         self, values: dict, covers, composition: Composition | None, browsed: tuple | None = None
     ) -> None:
-        """Set the slots, the controls in :data:`STATE` order and the covers, then redraw once; refuse values out of range."""
+        """Set the slots, the controls in :data:`STATE` order and the covers, then redraw once;
+        refuse values out of range."""
         with self._quietly():
             if composition is not None:
                 for menu, slider, c, k in zip(
@@ -497,7 +504,10 @@ class Explorer(widgets.VBox):
             heat.set_data(maps[..., c])
             heat.set_clim(low, high if high > low else low + 1)
             heat.set_alpha(self.opacity.value)
-            title = f"{method}{at} of {CLASS_NAMES[c]}, p = {probabilities[c]:.2f} ({'true label' if truth[c] else 'not present'})"
+            title = (
+                f"{method}{at} of {CLASS_NAMES[c]}, p = {probabilities[c]:.2f} "
+                f"({'true label' if truth[c] else 'not present'})"
+            )
             ax.set_title(f"{caption}\n{title}" if one_label else title, fontsize=9)
         if not one_label:
             parts["ax"].set_title(f"{caption}\ntrue labels: {plots.label_names(truth)}", fontsize=9)

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from helpers._checks import check_choice, check_scalar
+from helpers._checks import TRAINING_CANVAS, check_choice, check_scalar
 from helpers.cam import (
     NORMALIZATIONS,
     ClassMaps,
@@ -37,7 +37,7 @@ from helpers.quiet import native_stderr_silenced
 METHODS = ("grad_cam", "grad_cam_pp")
 
 
-def feature_layers(model: keras.Model, canvas: tuple[int, int] = (32, 128)) -> pd.DataFrame:
+def feature_layers(model: keras.Model, canvas: tuple[int, int] = TRAINING_CANVAS) -> pd.DataFrame:
     """List the layers whose output is 4-D feature maps, with their size on ``canvas``.
 
     Any of them can be passed to :func:`grad_cam` as ``layer``.
@@ -173,8 +173,9 @@ def grad_cam(
     ----------
     model : keras.Model
         A network whose last layer is Dense(10) (any activation).
-    images : uint8 array (N, H, W) or (N, H, W, 1)
-        Raw canvases, as the model takes them.
+    images : uint8 array (N, 32, 128) or (N, 32, 128, 1)
+        Raw canvases of the size the model was trained on (see
+        :func:`helpers.cam.check_images`).
     classes : int array (N,) or "all"
         One target class per image, giving maps (N, H, W); or ``"all"`` for
         the map of every class, (N, H, W, 10).
@@ -204,7 +205,7 @@ def grad_cam(
     ValueError
         For an unknown layer, method or normalisation, a layer without 4-D
         feature maps, a model whose last layer is not Dense(10), images of the
-        wrong shape or dtype, or classes of the wrong shape or range.
+        wrong shape, size or dtype, or classes of the wrong shape or range.
 
     Example
     -------

@@ -1,7 +1,9 @@
 """Scores of any class maps against the product boxes: how well a map says where a class is.
 
 Every score takes maps (N, H, W, 10) at canvas size, from CAM, Grad-CAM or
-anything else, and the boxes that :mod:`helpers.composite` recorded:
+anything else, and the boxes that :mod:`helpers.composite` recorded (maps
+that do not cover the boxes, such as maps at a layer's resolution, are
+refused):
 
 - **pointing game**: a hit when the map's maximum lies inside a product of the class;
 - **energy share**: the part of the map's positive mass inside those products;
@@ -32,16 +34,36 @@ SCORES = ("pointing_game", "energy_share", "box_hit", "deletion_auc")
 """The four scores, named as in every table here; deletion AUC is the one where lower is better."""
 
 
-def _check_maps(maps: np.ndarray, count: int, canvas: tuple[int, int] | None = None) -> np.ndarray:
+def _check_maps(
+    maps: np.ndarray, count: int, canvas: tuple[int, int] | None = None, name: str = "maps"
+) -> np.ndarray:
     """Check class maps: one (H, W, 10) stack for each of ``count`` images, of size ``canvas`` if given."""
     maps = np.asarray(maps)
     fits = maps.ndim == 4 and maps.shape[0] == count and maps.shape[-1] == NUM_CLASSES
     if not fits or (canvas is not None and maps.shape[1:3] != tuple(canvas)):
         height, width = canvas or ("H", "W")
         raise ValueError(
-            f"maps must have shape ({count}, {height}, {width}, {NUM_CLASSES}); got {maps.shape}"
+            f"{name} must have shape ({count}, {height}, {width}, {NUM_CLASSES}); got {maps.shape}"
         )
     return maps
+
+
+def _check_boxes_inside(maps: np.ndarray, items: np.ndarray, boxes: np.ndarray) -> None:
+    """Check that every product box lies inside the maps: maps at the canvas size the boxes refer to.
+
+    Maps at a layer's resolution (``upsampled=False``) would be scored
+    against boxes in canvas pixels, most of which they do not cover.
+    """
+    present = boxes[items != EMPTY]
+    height, width = maps.shape[1:3]
+    if len(present) and (
+        present[:, :2].min() < 0 or present[:, 2].max() > width or present[:, 3].max() > height
+    ):
+        raise ValueError(
+            f"maps must be at the canvas size of the boxes: maps of {height} x {width} pixels, "
+            f"boxes reaching x = {present[:, 2].max()}, y = {present[:, 3].max()}; upsample maps "
+            "of a layer's resolution to the canvas (upsampled=True)"
+        )
 
 
 def _scored(
@@ -97,7 +119,7 @@ def peak_and_energy_scores(
     Parameters
     ----------
     maps : array (N, H, W, 10)
-        Class maps at canvas size (any normalisation).
+        Class maps at canvas size (any normalisation); every box must lie inside them.
     items, boxes : arrays (N, S) and (N, S, 4)
         From :class:`helpers.composite.Composites`.
     predicted : bool array (N, 10), optional
@@ -113,6 +135,7 @@ def peak_and_energy_scores(
     """
     items, boxes = _check_boxes(items, boxes)
     maps = _check_maps(maps, len(items))
+    _check_boxes_inside(maps, items, boxes)
     masks = box_masks(items, boxes, maps.shape[1:3])
     image, label = np.nonzero(masks.any(axis=(1, 2)))
     hits, share = np.empty(len(image), bool), np.zeros(len(image))
@@ -201,7 +224,7 @@ def box_scores(
     Parameters
     ----------
     maps : array (N, H, W, 10)
-        Class maps at canvas size.
+        Class maps at canvas size; every box must lie inside them.
     items, boxes : arrays (N, S) and (N, S, 4)
         From :class:`helpers.composite.Composites`.
     threshold, min_iou : float
@@ -216,6 +239,7 @@ def box_scores(
     """
     items, boxes = _check_boxes(items, boxes)
     maps = _check_maps(maps, len(items))
+    _check_boxes_inside(maps, items, boxes)
     check_scalar(threshold, "threshold", float, low=0, high=1, open_low=True)
     check_scalar(min_iou, "min_iou", float, low=0, high=1, open_low=True)
     image_of, class_of, ious, found_boxes = [], [], [], []
@@ -386,6 +410,9 @@ def compare_methods(
     overall, per_class, curves, per_label = {}, {}, {}, {}
     for name, maps in maps_by_method.items():
         maps = maps() if callable(maps) else maps
+        maps = _check_maps(
+            maps, len(composites), composites.images.shape[1:3], f"maps_by_method[{name!r}]"
+        )
         located = peak_and_energy_scores(maps, composites.items, composites.boxes, predicted=found)
         boxed = box_scores(maps, composites.items, composites.boxes)
         deleted = deletion_scores(model, composites.images, maps, pairs, steps=steps, seed=seed)

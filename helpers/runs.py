@@ -18,7 +18,7 @@ import keras
 import numpy as np
 
 from helpers import cam, composite, dataset, evaluation, localisation, model, recipes, training
-from helpers._checks import check_choice, check_output_file
+from helpers._checks import TRAINING_CANVAS, check_choice, check_output_file
 
 
 def machine() -> dict:
@@ -46,7 +46,8 @@ def _cpu_name() -> str:
 def metrics_record(network: keras.Model, composites: composite.Composites) -> dict:
     """Evaluate ``network`` on ``composites`` at threshold 0.5; JSON-ready.
 
-    The images must be raw uint8 canvases, as the network scales them itself.
+    The images must be raw uint8 canvases, as the network scales them itself,
+    of the size it was trained on (see :func:`helpers.cam.check_images`).
     """
     images = cam.check_images(network, composites.images)
     probabilities = network.predict(images, batch_size=500, verbose=0)
@@ -59,7 +60,8 @@ def metrics_record(network: keras.Model, composites: composite.Composites) -> di
 
 
 def localisation_record(network: keras.Model, composites: composite.Composites) -> dict:
-    """Score the class activation maps of every true label of ``composites`` (pointing game, energy share); JSON-ready."""
+    """Score the class activation maps of every true label of ``composites`` (pointing game,
+    energy share); JSON-ready."""
     maps = cam.class_activation_maps(network, composites.images).maps
     overall = localisation.peak_and_energy_scores(maps, composites.items, composites.boxes)[
         "overall"
@@ -73,7 +75,10 @@ def train_and_save(
     """Train with a named recipe; write ``out`` (.keras) and its ``.json`` record.
 
     Every argument is checked, and ``out`` and its ``.json`` neighbour must
-    be writable, before the training starts.
+    be writable, before the training starts. ``data_root`` is read (see
+    :func:`helpers.dataset.load_splits`: only the project's own data folder
+    is built where it is missing). The record states, among the rest, the
+    ``canvas`` (height, width) the network was trained on.
 
     Returns
     -------
@@ -94,6 +99,7 @@ def train_and_save(
         "recipe_name": recipe_name,
         "recipe": dataclasses.asdict(recipe),
         "seed": seed,
+        "canvas": list(splits["train"].images.shape[1:3]),
         "training_seconds": round(seconds, 1),
         "epochs_run": len(history["loss"]),
         "best_epoch": int(np.argmax(history["val_exact_match"])) + 1
@@ -114,10 +120,64 @@ def train_and_save(
     return record
 
 
+def recorded_canvas(model_path: Path) -> tuple[int, int] | None:
+    """The canvas (height, width) the record beside ``model_path`` says the model was trained on.
+
+    None where there is no record (``MODEL.json``), or it predates the
+    ``canvas`` field (every network of the series was trained on 32 x 128).
+
+    Raises
+    ------
+    ValueError
+        If the record is not a JSON object, or its ``canvas`` is not two
+        positive integers.
+    """
+    path = Path(model_path).with_suffix(".json")
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(
+            f"{path}, the record of {path.stem}.keras, is not valid JSON ({error})"
+        ) from None
+    canvas = record.get("canvas") if isinstance(record, dict) else None
+    if canvas is None:
+        return None
+    if not (
+        isinstance(canvas, list)
+        and len(canvas) == 2
+        and all(type(side) is int and side > 0 for side in canvas)
+    ):
+        raise ValueError(f"{path} records canvas {canvas!r}; a canvas is [height, width] in pixels")
+    return tuple(canvas)
+
+
 def evaluate_file(
     model_path: Path, data_root: Path = dataset.DEFAULT_ROOT, *, seed: int = 0
 ) -> dict:
-    """Load a saved model and return its test metrics."""
+    """Load a saved model and return its test metrics.
+
+    ``model_path``, the record beside it and ``data_root`` are read; only
+    the project's own data folder is built where its test split is missing
+    (see :func:`helpers.dataset.load_splits`), any other must hold it.
+
+    Raises
+    ------
+    ValueError
+        If the model's record says it was trained on canvases other than the
+        test split's 32 x 128, the model or the test split fails its checks,
+        or ``seed`` is not a non-negative integer.
+    FileNotFoundError
+        If there is no model at ``model_path`` or no test split under ``data_root``.
+    """
+    canvas = recorded_canvas(model_path)
+    if canvas is not None and canvas != TRAINING_CANVAS:
+        raise ValueError(
+            f"{model_path} was trained on canvases of {canvas[0]} x {canvas[1]} pixels (its record "
+            f"says so); the test split's are {TRAINING_CANVAS[0]} x {TRAINING_CANVAS[1]}, "
+            "which it was not trained on"
+        )
     network = model.load(model_path)
     test = dataset.load_splits(data_root, seed, splits=("test",))["test"]
     return metrics_record(network, test)

@@ -27,6 +27,7 @@ from helpers import (
     composite,
     dataset,
     evaluation,
+    explorer,
     gradcam,
     localisation,
     model,
@@ -142,8 +143,39 @@ def load_test(s: Scratch) -> composite.Composites:
 
 def tampered_full_test_split(s: Scratch) -> None:
     """A standard test split (1,000 composites) beside the scratch one, its images then reversed in arrays.npz."""
-    dataset.load_splits(s.root.parent / "full", splits=(SPLIT,))
+    dataset.build(s.root.parent / "full", splits=(SPLIT,))
     rewrite_arrays(s.root.parent / "full" / SPLIT, reverse_images)
+
+
+def two_item_test_split(s: Scratch) -> None:
+    """A whole test split built as `python -m helpers data --items 2` builds it: 32 x 64 canvases."""
+    dataset.build(s.root.parent / "items2", splits=(SPLIT,), items_per_image=2)
+
+
+def canvases(*shape: int) -> np.ndarray:
+    """Two blank uint8 canvases of ``shape`` (height, width[, channels])."""
+    return np.zeros((2, *shape), np.uint8)
+
+
+def composites_of(items: int, slot: int = 32) -> composite.Composites:
+    """Two composites of ``items`` products in slots of ``slot`` pixels: canvases of slot x slot * items."""
+    return composite.compose(
+        np.full((8, 28, 28), 200, np.uint8),
+        np.arange(8),
+        np.arange(8),
+        2,
+        np.random.default_rng(0),
+        items_per_image=items,
+        slot=slot,
+        source_split="test",
+    )
+
+
+def write_record(record: object) -> Callable[[Scratch], None]:
+    """Write ``record`` as the JSON record beside the scratch model (``tiny.json``)."""
+    return lambda s: s.model_path.with_suffix(".json").write_text(
+        record if isinstance(record, str) else json.dumps(record)
+    )
 
 
 def recorded_as_built(change: Callable[[Scratch], object]) -> Callable[[Scratch], None]:
@@ -174,6 +206,11 @@ def zip_without_a_model(s: Scratch) -> None:
     with zipfile.ZipFile(s.model_path, "w") as archive:
         archive.writestr("notes.txt", "no model here")
 
+
+TRAINED_ON = (
+    r"images must be canvases of 32 x 128 pixels, the size the network was trained on, "
+    r"so that its maps line up with the product boxes; got "
+)
 
 PROBES = [
     # --- dataset.load: a split's files are tied together by the hashes in settings.json
@@ -343,6 +380,30 @@ PROBES = [
     ),
     Probe(
         "dataset.load_splits",
+        "a root that does not exist",
+        None,
+        lambda s: dataset.load_splits(s.root.parent / "typo", splits=(SPLIT,)),
+        FileNotFoundError,
+        r"no dataset at .*typo: the folder does not exist",
+    ),
+    Probe(
+        "dataset.load_splits",
+        "a root that lacks a split asked for",
+        None,
+        lambda s: dataset.load_splits(s.root, splits=("val", SPLIT)),
+        FileNotFoundError,
+        r"no dataset at .*data: it lacks val",
+    ),
+    Probe(
+        "dataset.load_splits",
+        "a split built with 2 products per canvas",
+        lambda s: rewrite_settings(s.split, lambda d: {**d, "items_per_image": 2}),
+        lambda s: dataset.load_splits(s.root, splits=(SPLIT,)),
+        ValueError,
+        r"items_per_image=2 \(wanted 4\): canvases of 32 x 64 pixels, not 32 x 128",
+    ),
+    Probe(
+        "dataset.load_splits",
         "a negative seed",
         None,
         lambda s: dataset.load_splits(s.root, seed=-1, splits=(SPLIT,)),
@@ -443,7 +504,7 @@ PROBES = [
         None,
         lambda s: cam.class_activation_maps(s.network, np.zeros((2, 32, 128, 3), np.uint8)),
         ValueError,
-        r"images must have shape \(N, H, W\) or \(N, H, W, 1\); got \(2, 32, 128, 3\)",
+        r"images must have shape \(N, 32, 128\) or \(N, 32, 128, 1\); got \(2, 32, 128, 3\)",
     ),
     Probe(
         "cam.class_activation_maps",
@@ -451,7 +512,7 @@ PROBES = [
         None,
         lambda s: cam.class_activation_maps(s.network, np.zeros((32, 128), np.uint8)),
         ValueError,
-        r"images must have shape \(N, H, W\) or \(N, H, W, 1\); got \(32, 128\)",
+        r"images must have shape \(N, 32, 128\) or \(N, 32, 128, 1\); got \(32, 128\)",
     ),
     Probe(
         "gradcam.grad_cam",
@@ -508,6 +569,159 @@ PROBES = [
         lambda s: training.train(recipes.RECIPES["quick"], s.composites(), s.composites(), seed=-1),
         ValueError,
         r"seed must be a non-negative integer; got -1",
+    ),
+    # --- canvases the network was not trained on: its maps would miss the product boxes
+    *[
+        Probe(
+            "cam.class_activation_maps",
+            f"canvases of {' x '.join(map(str, shape))}",
+            None,
+            (lambda size: lambda s: cam.class_activation_maps(s.network, canvases(*size)))(shape),
+            ValueError,
+            TRAINED_ON + re.escape(str((2, *shape))),
+        )
+        for shape in [(32, 96), (28, 28), (64, 256), (32, 96, 1), (128, 32)]
+    ],
+    Probe(
+        "cam.class_activation_maps",
+        "float canvases of the right size",
+        None,
+        lambda s: cam.class_activation_maps(s.network, canvases(32, 128).astype(np.float32)),
+        ValueError,
+        r"images must be uint8 canvases \(0-255\); got float32",
+    ),
+    Probe(
+        "cam.class_activation_maps",
+        "float canvases of another size",
+        None,
+        lambda s: cam.class_activation_maps(s.network, np.zeros((2, 32, 96))),
+        ValueError,
+        TRAINED_ON + r"\(2, 32, 96\)",
+    ),
+    Probe(
+        "cam.feature_maps",
+        "canvases of 32 x 96",
+        None,
+        lambda s: cam.feature_maps(s.network, canvases(32, 96)),
+        ValueError,
+        TRAINED_ON + r"\(2, 32, 96\)",
+    ),
+    Probe(
+        "cam.logits",
+        "canvases of 64 x 256",
+        None,
+        lambda s: cam.logits(s.network, canvases(64, 256)),
+        ValueError,
+        TRAINED_ON + r"\(2, 64, 256\)",
+    ),
+    Probe(
+        "cam.check_images",
+        "composites of 3 products (32 x 96)",
+        None,
+        lambda s: cam.check_images(s.network, composites_of(3).images),
+        ValueError,
+        TRAINED_ON + r"\(2, 32, 96\)",
+    ),
+    Probe(
+        "gradcam.grad_cam",
+        "canvases of 32 x 96",
+        None,
+        lambda s: gradcam.grad_cam(s.network, canvases(32, 96), "all"),
+        ValueError,
+        TRAINED_ON + r"\(2, 32, 96\)",
+    ),
+    Probe(
+        "gradcam.grad_cam",
+        "single products of 28 x 28",
+        None,
+        lambda s: gradcam.grad_cam(s.network, canvases(28, 28), np.array([0, 1])),
+        ValueError,
+        TRAINED_ON + r"\(2, 28, 28\)",
+    ),
+    Probe(
+        "localisation.deletion_scores",
+        "canvases of 32 x 96 with maps of their size",
+        None,
+        lambda s: localisation.deletion_scores(
+            s.network, canvases(32, 96), np.zeros((2, 32, 96, 10)), np.ones((2, 10), bool)
+        ),
+        ValueError,
+        TRAINED_ON + r"\(2, 32, 96\)",
+    ),
+    Probe(
+        "localisation.compare_methods",
+        "composites of 2 products (32 x 64)",
+        None,
+        lambda s: localisation.compare_methods(
+            s.network, composites_of(2), {"CAM": np.zeros((2, 32, 64, 10))}
+        ),
+        ValueError,
+        TRAINED_ON + r"\(2, 32, 64\)",
+    ),
+    Probe(
+        "localisation.compare_methods",
+        "maps at the resolution of last_conv",
+        None,
+        lambda s: localisation.compare_methods(
+            s.network, s.composites(), {"CAM": np.zeros((20, 16, 64, 10))}
+        ),
+        ValueError,
+        r"maps_by_method\['CAM'\] must have shape \(20, 32, 128, 10\); got \(20, 16, 64, 10\)",
+    ),
+    Probe(
+        "localisation.peak_and_energy_scores",
+        "maps at the resolution of last_conv",
+        None,
+        lambda s: localisation.peak_and_energy_scores(
+            np.zeros((20, 16, 64, 10)), s.composites().items, s.composites().boxes
+        ),
+        ValueError,
+        r"maps must be at the canvas size of the boxes: maps of 16 x 64 pixels, boxes reaching "
+        r"x = \d+, y = \d+; upsample",
+    ),
+    Probe(
+        "localisation.box_scores",
+        "maps of 32 x 96 for boxes on 32 x 128",
+        None,
+        lambda s: localisation.box_scores(
+            np.zeros((20, 32, 96, 10)), s.composites().items, s.composites().boxes
+        ),
+        ValueError,
+        r"maps must be at the canvas size of the boxes: maps of 32 x 96 pixels",
+    ),
+    Probe(
+        "explorer.Explorer",
+        "composites of 2 products (32 x 64)",
+        None,
+        lambda s: explorer.Explorer(
+            s.network, composites_of(2), (np.zeros((10, 28, 28), np.uint8), np.arange(10))
+        ),
+        ValueError,
+        TRAINED_ON + r"\(2, 32, 64\)",
+    ),
+    Probe(
+        "explorer.class_maps",
+        "one canvas of 32 x 32",
+        None,
+        lambda s: explorer.class_maps(s.network, composites_of(1).images[:1], "Grad-CAM"),
+        ValueError,
+        TRAINED_ON + r"\(1, 32, 32\)",
+    ),
+    Probe(
+        "runs.metrics_record",
+        "composites of 2 products (32 x 64)",
+        None,
+        lambda s: runs.metrics_record(s.network, composites_of(2)),
+        ValueError,
+        TRAINED_ON + r"\(2, 32, 64\)",
+    ),
+    Probe(
+        "runs.localisation_record",
+        "composites in slots of 64 (64 x 256)",
+        None,
+        lambda s: runs.localisation_record(s.network, composites_of(4, slot=64)),
+        ValueError,
+        TRAINED_ON + r"\(2, 64, 256\)",
     ),
     # --- evaluation: label sets and probabilities
     Probe(
@@ -654,11 +868,37 @@ PROBES = [
     ),
     Probe(
         "python -m helpers train",
-        "--data with a tampered split",
+        "--data holding only a (tampered) test split",
         tampered_full_test_split,
         cli("train", "--recipe", "quick", "--data", "{tmp}/full", "--out", "{tmp}/m.keras"),
         SystemExit,
-        r"error: .*full/test/arrays.npz changed after the split was built",
+        r"error: no dataset at .*full: it lacks train, val",
+    ),
+    Probe(
+        "python -m helpers train",
+        "--data that does not exist",
+        None,
+        cli("train", "--recipe", "quick", "--data", "{tmp}/typo", "--out", "{tmp}/m.keras"),
+        SystemExit,
+        r"error: no dataset at .*typo: the folder does not exist",
+    ),
+    Probe(
+        "python -m helpers train",
+        "--data a file",
+        None,
+        cli("train", "--data", "{split}/labels.csv", "--out", "{tmp}/m.keras"),
+        SystemExit,
+        r"error: no dataset at .*labels.csv: it is a file, not a dataset folder",
+    ),
+    Probe(
+        "runs.train_and_save",
+        "a data_root that does not exist",
+        None,
+        lambda s: runs.train_and_save(
+            "quick", s.root.parent / "m.keras", data_root=s.root.parent / "typo"
+        ),
+        FileNotFoundError,
+        r"no dataset at .*typo: the folder does not exist",
     ),
     Probe(
         "python -m helpers evaluate",
@@ -691,6 +931,89 @@ PROBES = [
         cli("evaluate", "--model", "{model}", "--data", "{tmp}/full"),
         SystemExit,
         r"error: .*full/test/arrays.npz changed after the split was built",
+    ),
+    Probe(
+        "python -m helpers evaluate",
+        "--data that does not exist",
+        None,
+        cli("evaluate", "--model", "{model}", "--data", "{tmp}/typo"),
+        SystemExit,
+        r"error: no dataset at .*typo: the folder does not exist \(check the path, or build it "
+        r"with `python -m helpers data --out .*typo`\)",
+    ),
+    Probe(
+        "python -m helpers evaluate",
+        "--data an empty folder",
+        lambda s: (s.root.parent / "empty").mkdir(),
+        cli("evaluate", "--model", "{model}", "--data", "{tmp}/empty"),
+        SystemExit,
+        r"error: no dataset at .*empty: it lacks test",
+    ),
+    Probe(
+        "python -m helpers evaluate",
+        "--data a file",
+        None,
+        cli("evaluate", "--model", "{model}", "--data", "{split}/labels.csv"),
+        SystemExit,
+        r"error: no dataset at .*labels.csv: it is a file, not a dataset folder",
+    ),
+    Probe(
+        "python -m helpers evaluate",
+        "--data the folder of one split",
+        None,
+        cli("evaluate", "--model", "{model}", "--data", "{split}"),
+        SystemExit,
+        r"error: no dataset at .*test: it is the folder of one split; give the folder above it",
+    ),
+    Probe(
+        "python -m helpers evaluate",
+        "--data built with --items 2",
+        two_item_test_split,
+        cli("evaluate", "--model", "{model}", "--data", "{tmp}/items2"),
+        SystemExit,
+        r"error: .*items2/test was built with other settings: items_per_image=2 \(wanted 4\): "
+        r"canvases of 32 x 64 pixels, not 32 x 128",
+    ),
+    Probe(
+        "python -m helpers evaluate",
+        "--data recorded with slots of 28",
+        lambda s: rewrite_settings(s.split, lambda d: {**d, "slot": 28}),
+        cli("evaluate", "--model", "{model}", "--data", "{root}"),
+        SystemExit,
+        r"error: .*slot=28 \(wanted 32\): canvases of 28 x 112 pixels, not 32 x 128",
+    ),
+    Probe(
+        "python -m helpers evaluate",
+        "--data built with --variable-count",
+        lambda s: rewrite_settings(s.split, lambda d: {**d, "variable_count": True}),
+        cli("evaluate", "--model", "{model}", "--data", "{root}"),
+        SystemExit,
+        r"error: .*built with other settings: .*variable_count=True \(wanted False\)",
+    ),
+    Probe(
+        "python -m helpers evaluate",
+        "a model whose record says 32 x 96",
+        write_record({"seed": 0, "canvas": [32, 96]}),
+        cli("evaluate", "--model", "{model}", "--data", "{root}"),
+        SystemExit,
+        r"error: .*tiny.keras was trained on canvases of 32 x 96 pixels \(its record says so\); "
+        r"the test split's are 32 x 128, which it was not trained on",
+    ),
+    Probe(
+        "python -m helpers evaluate",
+        "a model whose record is not JSON",
+        write_record("{canvas: 32 x 128"),
+        cli("evaluate", "--model", "{model}", "--data", "{root}"),
+        SystemExit,
+        r"error: .*tiny.json, the record of tiny.keras, is not valid JSON",
+    ),
+    Probe(
+        "python -m helpers evaluate",
+        "a model whose record names no canvas size",
+        write_record({"canvas": "32 x 128"}),
+        cli("evaluate", "--model", "{model}", "--data", "{root}"),
+        SystemExit,
+        r"error: .*tiny.json records canvas '32 x 128'; a canvas is \[height, width\] in pixels",
     ),
     Probe(
         "python -m helpers data",

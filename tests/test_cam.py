@@ -150,6 +150,27 @@ def test_bad_images_are_refused(bad, message):
         cam.class_activation_maps(tiny_gap_model(), bad)
 
 
+@pytest.mark.parametrize("shape", [(2, 32, 96), (2, 28, 28), (2, 64, 256), (2, 32, 96, 1)])
+def test_a_gap_network_refuses_canvases_it_was_not_trained_on(shape):
+    network = build_gap_cnn(((8,),), last_filters=8, top=())  # takes any size; trained on 32 x 128
+    for compute in (cam.class_activation_maps, cam.feature_maps, cam.logits):
+        with pytest.raises(
+            ValueError,
+            match=r"images must be canvases of 32 x 128 pixels, the size the network was trained "
+            r"on, so that its maps line up with the product boxes; got \(2, ",
+        ):
+            compute(network, np.zeros(shape, np.uint8))
+
+
+def test_a_network_of_a_fixed_input_size_takes_that_size_only():
+    with pytest.raises(
+        ValueError,
+        match=r"images must be canvases of 4 x 8 pixels, the size the network takes; "
+        r"got \(2, 32, 128\)",
+    ):
+        cam.class_activation_maps(tiny_gap_model(), np.zeros((2, 32, 128), np.uint8))
+
+
 def test_logits_are_the_scores_before_the_sigmoid(images):
     model = tiny_gap_model(activation="relu")
     probabilities = model.predict(images, verbose=0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -104,3 +106,41 @@ def test_check_canvases_drops_a_channel_axis_and_refuses_floats():
         _checks.check_canvases(np.zeros((32, 128), np.uint8), 32, 128)
     with pytest.raises(ValueError, match=r"images must be uint8 canvases \(0-255\); got float32"):
         _checks.check_canvases(np.zeros((1, 32, 128), np.float32), 32, 128)
+
+
+def test_the_training_canvas_is_the_composites_default_canvas():
+    from helpers import composite
+
+    assert _checks.TRAINING_CANVAS == (
+        composite.DEFAULT_SLOT,
+        composite.DEFAULT_SLOT * composite.DEFAULT_ITEMS,
+    )
+
+
+@pytest.mark.parametrize("shape", [(5, 32, 96), (5, 28, 28), (5, 64, 256), (5, 32, 96, 1)])
+def test_a_network_of_any_input_size_gets_the_canvas_it_was_trained_on(shape):
+    assert _checks.check_network_canvases(
+        np.zeros((5, 32, 128, 1), np.uint8), (None, None, None, 1)
+    ).shape == (5, 32, 128)
+    with pytest.raises(
+        ValueError,
+        match=r"images must be canvases of 32 x 128 pixels, the size the network was trained on, "
+        rf"so that its maps line up with the product boxes; got {re.escape(str(shape))}",
+    ):
+        _checks.check_network_canvases(np.zeros(shape, np.uint8), (None, None, None, 1))
+
+
+def test_a_network_of_a_fixed_input_size_gets_that_size():
+    images = np.zeros((2, 4, 8), np.uint8)
+    assert _checks.check_network_canvases(images, (None, 4, 8)).shape == (2, 4, 8)
+    with pytest.raises(
+        ValueError,
+        match=r"images must be canvases of 4 x 8 pixels, the size the network takes; "
+        r"got \(2, 32, 128\)",
+    ):
+        _checks.check_network_canvases(np.zeros((2, 32, 128), np.uint8), (None, 4, 8))
+
+
+def test_the_size_is_checked_before_the_dtype():
+    with pytest.raises(ValueError, match=r"images must be canvases of 32 x 128 pixels"):
+        _checks.check_canvases(np.zeros((1, 32, 96), np.float32), 32, 128)

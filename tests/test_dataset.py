@@ -94,13 +94,39 @@ def test_unknown_split_is_refused():
 
 
 def test_load_splits_builds_and_loads_only_the_splits_asked_for(tmp_path, splits):
-    loaded = dataset.load_splits(tmp_path, seed=0, splits=("test",))
+    loaded = dataset.load_splits(tmp_path, seed=0, splits=("test",), build_if_missing=True)
     assert list(loaded) == ["test"] and [p.name for p in tmp_path.iterdir()] == ["test"]
     np.testing.assert_array_equal(loaded["test"].images, splits["test"].images)
     with pytest.raises(
         ValueError, match=r"split must be one of \('train', 'val', 'test'\); got 'valid'"
     ):
         dataset.load_splits(tmp_path, splits=("valid",))
+
+
+def test_load_splits_only_reads_a_folder_given_to_it(tmp_path):
+    assert (
+        dataset.load_splits.__kwdefaults__["build_if_missing"] is None
+    )  # only DEFAULT_ROOT builds
+    for root, problem in [
+        (tmp_path / "typo", "the folder does not exist"),
+        (tmp_path, "it lacks test"),
+    ]:
+        with pytest.raises(FileNotFoundError, match=f"no dataset at .*{root.name}: {problem}"):
+            dataset.load_splits(root, splits=("test",))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_split_of_another_canvas_is_refused_by_its_canvas(small_dataset_root, tmp_path):
+    shutil.copytree(small_dataset_root / "test", tmp_path / "test")
+    settings = json.loads((tmp_path / "test" / "settings.json").read_text())
+    settings["items_per_image"] = 2
+    (tmp_path / "test" / "settings.json").write_text(json.dumps(settings))
+    with pytest.raises(
+        ValueError,
+        match=r"built with other settings: items_per_image=2 \(wanted 4\): "
+        r"canvases of 32 x 64 pixels, not 32 x 128",
+    ):
+        dataset.load(tmp_path / "test", dataset.settings_for("test", count=20))
 
 
 def test_settings_and_file_hashes_are_recorded(small_dataset_root):
@@ -153,7 +179,9 @@ KILLED_WRITE = """
 import os, signal, sys
 import numpy as np
 from helpers import composite, dataset
-parts = composite.compose(np.zeros((40, 28, 28), np.uint8), np.arange(40) % 10, np.arange(40), 5, np.random.default_rng(0))
+parts = composite.compose(
+    np.zeros((40, 28, 28), np.uint8), np.arange(40) % 10, np.arange(40), 5, np.random.default_rng(0)
+)
 def progress(indices):
     for index in indices:
         if index == 3:

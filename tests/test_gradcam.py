@@ -145,7 +145,8 @@ def test_feature_layers_lists_the_maps_of_a_gap_network():
         ),
         (
             {"layer": "gap"},
-            r"layer 'gap' gives output of shape \(None, 3\); Grad-CAM needs a layer inside the network with 4-D feature maps",
+            r"layer 'gap' gives output of shape \(None, 3\); "
+            r"Grad-CAM needs a layer inside the network with 4-D feature maps",
         ),
         (
             {"method": "score_cam"},
@@ -203,7 +204,8 @@ def test_model_without_dense_head_is_refused(images):
 
 
 def test_a_layer_bypassed_by_a_skip_connection_still_works(images):
-    """The network cannot be cut at `conv_b` (the sum also reads `skip`): the slower whole-network pass gives the same maps."""
+    """The network cannot be cut at `conv_b` (the sum also reads `skip`): the slower
+    whole-network pass gives the same maps."""
     inputs = keras.Input((4, 8))
     x = keras.layers.Rescaling(1 / 255)(keras.layers.Reshape((4, 8, 1))(inputs))
     conv_a, conv_b, skip = (
@@ -226,3 +228,13 @@ def test_a_layer_bypassed_by_a_skip_connection_still_works(images):
     )
     np.testing.assert_allclose(result.maps, expected, rtol=1e-5, atol=1e-6)
     assert gradcam.grad_cam(model, images, "all", layer="add").maps.shape == (5, 4, 8, 10)
+
+
+def test_grad_cam_refuses_canvases_the_network_was_not_trained_on():
+    network = build_gap_cnn(((8,),), last_filters=8, top=())
+    with pytest.raises(
+        ValueError,
+        match=r"images must be canvases of 32 x 128 pixels, the size the network was trained on, "
+        r"so that its maps line up with the product boxes; got \(2, 32, 96\)",
+    ):
+        gradcam.grad_cam(network, np.zeros((2, 32, 96), np.uint8), "all")

@@ -62,6 +62,17 @@ def test_bad_map_shape_is_refused(two_products):
         localisation.peak_and_energy_scores(np.zeros((1, 8, 16)), items, boxes)
 
 
+@pytest.mark.parametrize("score", [localisation.peak_and_energy_scores, localisation.box_scores])
+def test_maps_that_do_not_cover_the_boxes_are_refused(two_products, score):
+    items, boxes = two_products  # boxes on an 8 x 16 canvas
+    with pytest.raises(
+        ValueError,
+        match=r"maps must be at the canvas size of the boxes: maps of 4 x 8 pixels, "
+        r"boxes reaching x = 16, y = 8; upsample",
+    ):
+        score(np.zeros((1, 4, 8, 10)), items, boxes)  # e.g. maps at a layer's resolution
+
+
 # --- the box test -------------------------------------------------------------
 
 

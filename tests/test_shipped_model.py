@@ -44,6 +44,7 @@ def test_record_says_how_the_model_was_made(record):
     )
     assert {
         "seed",
+        "canvas",
         "training_seconds",
         "machine",
         "training_dtype",
@@ -54,6 +55,7 @@ def test_record_says_how_the_model_was_made(record):
     } <= set(record)
     assert record["machine"]["device"] in ("CPU", "GPU")
     assert record["training_dtype"] in ("float32", "mixed_bfloat16")
+    assert record["canvas"] == [32, 128]  # what evaluate checks before scoring the test split
 
 
 def test_shipped_model_has_the_cam_head():
@@ -62,10 +64,11 @@ def test_shipped_model_has_the_cam_head():
 
 
 @pytest.mark.slow
-def test_evaluate_command_prints_the_report_as_json(record, capsys, tmp_path):
+def test_evaluate_command_prints_the_report_as_json(record, capsys):
     from helpers.__main__ import main
 
-    assert main(["evaluate", "--model", str(SHIPPED), "--data", str(tmp_path)]) == 0
+    # the default --data: the project's own dataset, built there if missing (any other is only read)
+    assert main(["evaluate", "--model", str(SHIPPED)]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["exact_match"] == pytest.approx(record["test_metrics"]["exact_match"], abs=2e-3)
     assert set(printed["per_class"]) == set(record["test_metrics"]["per_class"])
