@@ -1,5 +1,5 @@
-# `make lab` opens the notebooks; `make test` runs every test and notebook;
-# `make check` runs the fast unit tests alone, for the edit-test loop.
+# `make lab` opens the notebooks; `make test` runs ruff, every test and every
+# notebook; `make check` runs ruff and the fast unit tests, for the edit-test loop.
 # All three set everything up themselves on a fresh Debian/Ubuntu machine.
 
 # The newest supported Python that runs (a pyenv shim of an inactive version
@@ -26,21 +26,27 @@ LAB_PORT ?= 8888
 LAB_ARGS ?=
 LAB_FLAGS = --ip=127.0.0.1 --port=$(LAB_PORT) $(if $(IS_ROOT),--allow-root) $(LAB_ARGS)
 
-.PHONY: lab test check setup setup-test python-check system-packages browser-packages data clean
+.PHONY: lab test check lint setup setup-test python-check system-packages browser-packages data clean
 
 lab: setup data
 	$(BIN)/jupyter lab notebooks/ $(LAB_FLAGS)
 
 # Unit tests, the Binder checks and the real-browser test (its screenshots and
 # the measured memory are printed: -rP), then every notebook under strict nbval.
-test: setup-test data
+test: setup-test data lint
 	$(BIN)/pytest tests -rP
 	$(BIN)/pytest --nbval --nbval-current-env --nbval-cell-timeout=1800 notebooks
 
 # Everything but the notebook runs, the real-browser test and the shipped model
 # on the whole test split (pytest markers `slow` and `browser`).
-check: setup-test
+check: setup-test lint
 	$(BIN)/pytest tests -m "not slow and not browser"
+
+# Layout and lint of helpers, tests, benchmarks and the notebooks' code cells
+# (pyproject.toml's [tool.ruff]; .pre-commit-config.yaml runs the same).
+lint: setup-test
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
 
 setup: $(INSTALLED)
 setup-test: $(TEST_INSTALLED)

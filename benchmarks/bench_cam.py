@@ -156,14 +156,17 @@ def main() -> None:
         f"{'all-class CAMs (one pass + one einsum)':<44}{all_maps:>8.2f} s   {all_maps / predict:.2f}x predict"
     )
     print(
-        f"{'study: one image and one class at a time':<44}{one_at_a_time:>8.1f} s   {one_at_a_time / all_maps:.0f}x slower than ours (timed on {ONE_AT_A_TIME_SAMPLE} images)"
+        f"{'study: one image and one class at a time':<44}{one_at_a_time:>8.1f} s   "
+        f"{one_at_a_time / all_maps:.0f}x slower than ours (timed on {ONE_AT_A_TIME_SAMPLE} images)"
     )
     print(
-        f"\nexplorer redraw per kind of change ({MOVES} moves each), against one model.predict of one canvas ({one_canvas * 1e3:.0f} ms, best of 20)"
+        f"\nexplorer redraw per kind of change ({MOVES} moves each), against one model.predict "
+        f"of one canvas ({one_canvas * 1e3:.0f} ms, best of 20)"
     )
     for name, median, slowest in redraws:
         print(
-            f"{name:<46}median {median * 1e3:>5.0f} ms ({median / one_canvas:.1f}x one predict), slowest {slowest * 1e3:.0f} ms"
+            f"{name:<46}median {median * 1e3:>5.0f} ms ({median / one_canvas:.1f}x one predict), "
+            f"slowest {slowest * 1e3:.0f} ms"
         )
 
 

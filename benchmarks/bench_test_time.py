@@ -82,7 +82,8 @@ def main() -> None:
     for step in STEPS:
         gains = np.array([row[step] - row["plain"] for row in rows])
         print(
-            f"{step:24s} mean {np.mean([row[step] for row in rows]):.3f}; minus plain: mean {gains.mean():+.3f} ({gains.min():+.3f} to {gains.max():+.3f})"
+            f"{step:24s} mean {np.mean([row[step] for row in rows]):.3f}; "
+            f"minus plain: mean {gains.mean():+.3f} ({gains.min():+.3f} to {gains.max():+.3f})"
         )
 
 

@@ -21,7 +21,7 @@ from helpers.activations import HEADS
 from helpers.fashion import NUM_CLASSES
 from helpers.quiet import native_stderr_silenced
 
-INPUT_SHAPE = (None, None, 1)  # any canvas: 32 x 128 composites, or 32 x 32 single products
+INPUT_SHAPE = (None, None, 1)  # any size to Keras; helpers' maps and scores take 32 x 128 only
 LAST_CONV = "last_conv"
 DTYPES = ("float32", "mixed_bfloat16")
 
@@ -55,15 +55,12 @@ def conv_bn_relu(
     pool: bool = False,
     dtype: str = "float32",
 ) -> keras.KerasTensor:
-    """A 3x3 convolution, batch-normalised if asked, then a ReLU; layers named ``{prefix}_conv{number}`` etc.
+    """A 3x3 convolution, 2x2 max pooling if asked, batch norm if asked, then a ReLU.
 
-    With ``pool``, a 2x2 max pooling (``{prefix}_pool``) follows the
-    convolution directly, so batch norm and ReLU work on a quarter of the
-    pixels. Without batch norm this computes exactly what pooling after the
-    ReLU does (a ReLU commutes with taking a maximum), only cheaper. With
-    batch norm it is a different network: batch norm then normalises the
-    pooled maxima, whose batch statistics differ from those of all pixels.
-    ``dtype`` is the layers' Keras dtype policy.
+    The layers are named ``{prefix}_conv{number}``, ``{prefix}_pool``,
+    ``{prefix}_bn{number}`` and ``{prefix}_relu{number}``. The pooling comes
+    straight after the convolution, so batch norm and ReLU work on a quarter
+    of the pixels (notebook 03). ``dtype`` is the layers' Keras dtype policy.
     """
     x = layers.Conv2D(
         filters,
@@ -84,20 +81,19 @@ def build_gap_cnn(
     blocks: Sequence[Sequence[int]] = ((32, 48), (96,)),
     last_filters: int = 192,
     top: Sequence[int] = (128,),
-    dropout: float = 0.0,
     batch_norm: bool = True,
     fold: int = 2,
     *,
     head_activation: str = "sigmoid",
     non_negative_head: bool = False,
-    pool_first: bool = True,
     input_shape: tuple[int, int, int] = INPUT_SHAPE,
     dtype: str = "float32",
 ) -> keras.Model:
     """Build the GAP network that class activation maps are read from.
 
-    Each block is a few 3x3 convolutions (batch-normalised, ReLU) whose last
-    one is max-pooled 2x2; then the ``top`` convolutions, ``last_conv`` (3x3,
+    The network notebook 03 writes out layer by layer, for any widths: each
+    block is a few 3x3 convolutions (batch-normalised, ReLU) whose last one
+    is max-pooled 2x2; then the ``top`` convolutions, ``last_conv`` (3x3,
     ReLU), global average pooling and ``Dense(10, sigmoid)``. The model takes
     raw canvases, uint8 0-255 of shape ``(N, 32, 128)`` or ``(N, 32, 128, 1)``,
     and scales them itself.
@@ -111,8 +107,6 @@ def build_gap_cnn(
     top : sequence of int
         Filters of further 3x3 convolutions (batch-normalised, ReLU) after
         the last pooling, at the resolution of ``last_conv``.
-    dropout : float
-        Dropout rate between the pooling and the dense layer (training only).
     batch_norm : bool
         Batch-normalise every convolution before ``last_conv``.
     fold : int
@@ -123,23 +117,18 @@ def build_gap_cnn(
         only to show, in notebook 02, why it does not fit.
     non_negative_head : bool
         Keep the Dense kernel non-negative (``keras.constraints.NonNeg``), so
-        a class score can only gather evidence: global average pooling then
-        adds up each product's evidence instead of letting the other products
-        of a composite cancel it, and every class activation map is
-        non-negative. The kernel starts small and positive and the bias at -1
-        (a probability of 0.27, near the one-in-three rate of each label).
-    pool_first : bool
-        Max-pool the last convolution of each block before its batch norm
-        and ReLU (see :func:`conv_bn_relu`); False pools after the ReLU, the
-        usual order (``benchmarks/bench_training.py --pooling`` compares the two).
+        a class score can only gather evidence and every class activation
+        map is non-negative. The kernel starts small and positive and the
+        bias at -1 (a probability of 0.27, near the one-in-three rate of
+        each label).
     input_shape : tuple
         Canvas height, width and channels.
     dtype : {"float32", "mixed_bfloat16"}
         The Keras dtype policy of the convolutions, their batch norms,
         ReLUs and poolings. ``"mixed_bfloat16"`` keeps float32 weights and
         computes in bfloat16: for training on processors with bfloat16
-        instructions (see :func:`helpers.training.training_dtype`). The input scaling, the
-        fold and ``predictions`` always compute in float32.
+        instructions (see :func:`helpers.training.training_dtype`). The
+        input scaling, the fold and ``predictions`` always compute in float32.
 
     Returns
     -------
@@ -149,32 +138,20 @@ def build_gap_cnn(
     check_choice(dtype, "dtype", DTYPES)
     check_choice(head_activation, "head_activation", HEADS)
     inputs = keras.Input(shape=input_shape, name="canvas")  # Keras adds a missing channel axis
-    x = layers.Rescaling(1 / 255, name="rescale")(
-        inputs
-    )  # float32: 1/255 in bfloat16 would be 1/256
+    # float32: 1/255 in bfloat16 would be 1/256
+    x = layers.Rescaling(1 / 255, name="rescale")(inputs)
     if fold > 1:
         x = fold_patches(fold)(x)
     for b, filters_of_block in enumerate(blocks, start=1):
         for c, filters in enumerate(filters_of_block, start=1):
-            x = conv_bn_relu(
-                x,
-                filters,
-                f"block{b}",
-                c,
-                batch_norm,
-                pool=pool_first and c == len(filters_of_block),
-                dtype=dtype,
-            )
-        if not pool_first:
-            x = layers.MaxPooling2D(2, name=f"block{b}_pool", dtype=dtype)(x)
+            last = c == len(filters_of_block)
+            x = conv_bn_relu(x, filters, f"block{b}", c, batch_norm, pool=last, dtype=dtype)
     for t, filters in enumerate(top, start=1):
         x = conv_bn_relu(x, filters, "top", t, batch_norm, dtype=dtype)
     x = layers.Conv2D(
         last_filters, 3, padding="same", activation="relu", name=LAST_CONV, dtype=dtype
     )(x)
     x = layers.GlobalAveragePooling2D(name="gap", dtype=dtype)(x)
-    if dropout:
-        x = layers.Dropout(dropout, name="dropout", dtype=dtype)(x)
     head = {}
     if non_negative_head:
         head = {
@@ -262,7 +239,8 @@ def load(path: Path) -> keras.Model:
         raise ValueError(f"model files end in .keras; got {path.name}")
     if not zipfile.is_zipfile(path):
         raise ValueError(
-            f"{path} is not a Keras model file: a .keras file is a zip archive, and this one is not (truncated, or of another kind)"
+            f"{path} is not a Keras model file: a .keras file is a zip archive, "
+            "and this one is not (truncated, or of another kind)"
         )
     try:
         return keras.saving.load_model(path, safe_mode=True, compile=False)

@@ -196,7 +196,8 @@ def activation_comparison(
         or sigmoid.shape != logits.shape
     ):
         raise ValueError(
-            f"logits, softmax and sigmoid must share one shape (M, {NUM_CLASSES}); got {logits.shape}, {softmax.shape}, {sigmoid.shape}"
+            f"logits, softmax and sigmoid must share one shape (M, {NUM_CLASSES}); "
+            f"got {logits.shape}, {softmax.shape}, {sigmoid.shape}"
         )
     if len(row_titles) != len(logits):
         raise ValueError(
@@ -256,7 +257,10 @@ def loss_and_gradient(sweep: pd.DataFrame, label: str) -> Figure:
     Parameters
     ----------
     sweep : pandas.DataFrame
-        From :func:`helpers.activations.logit_sweep`.
+        One row per value of the logit, as notebook 02's logit sweep makes
+        it: ``logit``, ``binary cross-entropy``, ``categorical
+        cross-entropy``, ``binary gradient`` and ``categorical gradient``
+        (each loss of one example, and its derivative by that logit).
     label : str
         The class whose logit varies, for the titles.
 
@@ -274,7 +278,7 @@ def loss_and_gradient(sweep: pd.DataFrame, label: str) -> Figure:
     missing = [column for column in needed if column not in sweep.columns]
     if missing:
         raise ValueError(
-            f"sweep lacks the columns {missing}; make it with helpers.activations.logit_sweep"
+            f"sweep lacks the columns {missing}; it needs one row per logit with the columns {needed}"
         )
     figure, (left, right) = plt.subplots(1, 2, figsize=(12, 3.8))
     for name, colour in zip(("binary", "categorical"), sns.color_palette(PALETTE), strict=False):
@@ -650,7 +654,8 @@ def cam_steps(
     """
     if np.shape(small) != features.shape[:2] or np.shape(upsampled) != image.shape:
         raise ValueError(
-            f"small must have shape {features.shape[:2]} and upsampled {image.shape}; got {np.shape(small)} and {np.shape(upsampled)}"
+            f"small must have shape {features.shape[:2]} and upsampled {image.shape}; "
+            f"got {np.shape(small)} and {np.shape(upsampled)}"
         )
     column = weights[:, class_id]
     contribution = features.mean(axis=(0, 1)) * column
@@ -684,7 +689,8 @@ def cam_steps(
 
 
 def figure2_axes(figure: Figure, top_k: int) -> tuple[plt.Axes, plt.Axes, list[plt.Axes]]:
-    """Lay out the study's Figure 2 on ``figure``: the image above ``top_k`` map axes, the probability bars beside them."""
+    """Lay out the study's Figure 2 on ``figure``: the image above ``top_k`` map axes, the
+    probability bars beside them."""
     grid = figure.add_gridspec(top_k + 1, 2, width_ratios=[1.7, 1])
     image_ax, bars_ax = figure.add_subplot(grid[0, 0]), figure.add_subplot(grid[:, 1])
     return image_ax, bars_ax, [figure.add_subplot(grid[row, 0]) for row in range(1, top_k + 1)]

@@ -25,7 +25,7 @@ class Recipe:
 
     Attributes
     ----------
-    blocks, last_filters, top, dropout, batch_norm, fold, non_negative_head, pool_first
+    blocks, last_filters, top, batch_norm, fold, non_negative_head
         The architecture, as in :func:`helpers.model.build_gap_cnn`.
     head : {"sigmoid", "softmax"}
         The output activation; each trains with its loss (see
@@ -52,31 +52,18 @@ class Recipe:
         (needs ``keep_best_epoch``).
     optimizer : {"adamw", "adam"}
         AdamW with warm-up and cosine decay, or plain Adam at a fixed rate.
-    jit_compile : bool
-        Compile the training step with XLA.
     bfloat16 : bool
         Compute in bfloat16 while training, where the processor has bfloat16
         instructions (see :func:`helpers.training.training_dtype`); the trained
         network is handed back in float32 either way.
-    ema_momentum : float or None
-        Keep an exponential moving average of the weights with this momentum
-        (Keras' ``use_ema``) and copy it into the network at the end of every
-        epoch, so that each epoch is validated, and kept, as its average;
-        None trains without one.
-    label_smoothing : float
-        Train a sigmoid head towards ``label_smoothing / 2`` and ``1 -
-        label_smoothing / 2`` instead of 0 and 1 (Keras' binary cross-entropy
-        option); the validation loss is measured against the plain labels.
     """
 
     blocks: tuple[tuple[int, ...], ...] = ((32, 48), (96,))
     last_filters: int = 192
     top: tuple[int, ...] = (128,)
-    dropout: float = 0.0
     batch_norm: bool = True
     fold: int = 2
     non_negative_head: bool = True
-    pool_first: bool = True
     head: str = "sigmoid"
     epochs: int = 80
     batch_size: int = 64
@@ -87,10 +74,7 @@ class Recipe:
     keep_best_epoch: bool = True
     patience: int | None = None
     optimizer: str = "adamw"
-    jit_compile: bool = False
     bfloat16: bool = True
-    ema_momentum: float | None = None
-    label_smoothing: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("last_filters", "fold", "epochs", "batch_size", "composites_per_epoch"):
@@ -99,27 +83,11 @@ class Recipe:
             check_scalar(self.patience, "patience", low=1)
         check_scalar(self.learning_rate, "learning_rate", float, low=0, open_low=True)
         check_scalar(self.weight_decay, "weight_decay", float, low=0)
-        check_scalar(self.dropout, "dropout", float, low=0, high=1, open_high=True)
-        if self.ema_momentum is not None:
-            check_scalar(
-                self.ema_momentum,
-                "ema_momentum",
-                float,
-                low=0,
-                high=1,
-                open_low=True,
-                open_high=True,
-            )
-        check_scalar(self.label_smoothing, "label_smoothing", float, low=0, high=1, open_high=True)
         check_choice(self.head, "head", HEADS)
         check_choice(self.optimizer, "optimizer", OPTIMIZERS)
         if self.head == "softmax" and self.fresh_composites:
             raise ValueError(
                 "head='softmax' trains on the fixed composites only; set fresh_composites=False"
-            )
-        if self.head == "softmax" and self.label_smoothing:
-            raise ValueError(
-                "label_smoothing is for the sigmoid head; set label_smoothing=0.0 with head='softmax'"
             )
         if self.patience is not None and not self.keep_best_epoch:
             raise ValueError(
@@ -132,12 +100,10 @@ class Recipe:
             self.blocks,
             self.last_filters,
             self.top,
-            self.dropout,
             self.batch_norm,
             self.fold,
             head_activation=self.head,
             non_negative_head=self.non_negative_head,
-            pool_first=self.pool_first,
             dtype=dtype,
         )
 
@@ -154,8 +120,6 @@ RECIPES: dict[str, Recipe] = {
     ),
     # Notebook 02's head comparison: a small network, three passes over the fixed
     # 9,000 composites with Adam; enough to compare heads, far from finished.
-    # Without XLA: for three epochs compiling costs more than it saves (15 s
-    # against 31 s per head here) and holds about 280 MB more memory on Binder.
     "quick": Recipe(
         blocks=((16, 32), (64,)),
         last_filters=128,
@@ -167,7 +131,6 @@ RECIPES: dict[str, Recipe] = {
         fresh_composites=False,
         keep_best_epoch=False,
         optimizer="adam",
-        jit_compile=False,
         bfloat16=False,
     ),
     # The 2018 study: 5 x [Conv2D(32) + MaxPool] -> GAP -> Dense; Adam, batch 32, fixed composites.

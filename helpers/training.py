@@ -22,7 +22,7 @@ from IPython.display import DisplayHandle
 from matplotlib.figure import Figure
 from tqdm import tqdm
 
-from helpers._checks import check_canvases, check_choice, check_scalar
+from helpers._checks import TRAINING_CANVAS, check_canvases, check_choice, check_scalar
 from helpers.activations import HEADS, targets_for
 from helpers.composite import (
     DEFAULT_ITEMS,
@@ -295,19 +295,15 @@ def _training_split(fashion: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray,
 
 
 def compile_for(model: keras.Model, recipe: Recipe, total_steps: int, warmup_steps: int) -> None:
-    """Compile ``model`` with the recipe's optimiser, learning-rate schedule and its head's loss (label-smoothed if asked)."""
-    # The weights' moving average, when asked for, replaces them at each epoch's last step (warmup_steps = one epoch).
-    ema = (
-        {
-            "use_ema": True,
-            "ema_momentum": recipe.ema_momentum,
-            "ema_overwrite_frequency": warmup_steps,
-        }
-        if recipe.ema_momentum
-        else {}
-    )
+    """Compile ``model`` with the recipe's optimiser, learning-rate schedule and its head's loss.
+
+    AdamW warms up linearly to ``recipe.learning_rate`` over ``warmup_steps``
+    and then decays along a cosine to zero at ``total_steps`` (notebook 03
+    writes the same ``compile`` out); the ``"adam"`` recipes keep a fixed rate.
+    Without XLA: at these sizes compiling costs more than it saves.
+    """
     if recipe.optimizer == "adam":
-        optimizer = keras.optimizers.Adam(recipe.learning_rate, **ema)
+        optimizer = keras.optimizers.Adam(recipe.learning_rate)
     else:
         schedule = keras.optimizers.schedules.CosineDecay(
             0.0,
@@ -315,18 +311,15 @@ def compile_for(model: keras.Model, recipe: Recipe, total_steps: int, warmup_ste
             warmup_target=recipe.learning_rate,
             warmup_steps=warmup_steps,
         )
-        optimizer = keras.optimizers.AdamW(schedule, weight_decay=recipe.weight_decay, **ema)
-    metrics = (
-        [keras.metrics.BinaryAccuracy(name="per_label_accuracy")]
-        if recipe.head == "sigmoid"
-        else []
-    )  # softmax targets are shares
-    loss = (
-        keras.losses.BinaryCrossentropy(label_smoothing=recipe.label_smoothing)
-        if recipe.label_smoothing
-        else HEADS[recipe.head]
+        optimizer = keras.optimizers.AdamW(schedule, weight_decay=recipe.weight_decay)
+    # softmax targets are shares, not yes/no answers: no per-label accuracy for them
+    metrics = [keras.metrics.BinaryAccuracy(name="per_label_accuracy")]
+    model.compile(
+        optimizer=optimizer,
+        loss=HEADS[recipe.head],
+        metrics=metrics if recipe.head == "sigmoid" else [],
+        jit_compile=False,
     )
-    model.compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=recipe.jit_compile)
 
 
 def train(
@@ -383,10 +376,10 @@ def train(
     """
     dtype = training_dtype(recipe) if dtype is None else check_choice(dtype, "dtype", DTYPES)
     check_scalar(seed, "seed", low=0)
-    check_canvases(
-        train.images, None, None, "train.images"
-    )  # raw uint8: the network scales them itself
-    check_canvases(val.images, None, None, "val.images")
+    # raw uint8 of the size the series trains on: the maps and scores of helpers take no other
+    why = "the canvas the series trains on; its maps and scores refuse any other"
+    check_canvases(train.images, *TRAINING_CANVAS, "train.images", why=why)
+    check_canvases(val.images, *TRAINING_CANVAS, "val.images", why=why)
     keras.utils.set_random_seed(seed)
     if recipe.fresh_composites:
         images, classes = _training_split(load_fashion()[0] if fashion is None else fashion)

@@ -23,7 +23,8 @@ def free_port() -> int:
 
 
 def stop(process: subprocess.Popen) -> None:
-    """Stop a process started with ``start_new_session=True``, its group, then anything it started (kernels run in their own sessions)."""
+    """Stop a process started with ``start_new_session=True``, its group, then anything it
+    started (kernels run in their own sessions)."""
     try:
         descendants = psutil.Process(process.pid).children(recursive=True)
     except psutil.NoSuchProcess:

@@ -138,7 +138,8 @@ def run_as_on_binder(names: tuple[str, ...]) -> tuple[nbformat.NotebookNode, dic
     """
     first = [
         nbformat.v4.new_code_cell(  # names a notebook will not reuse
-            f"import os as _binder_os, time as _binder_time\n_binder_os.sched_setaffinity(0, {{{min(os.sched_getaffinity(0))}}})\n"
+            "import os as _binder_os, time as _binder_time\n"
+            f"_binder_os.sched_setaffinity(0, {{{min(os.sched_getaffinity(0))}}})\n"
             "_binder_start = _binder_time.perf_counter()"
         )
     ]
@@ -151,9 +152,11 @@ def run_as_on_binder(names: tuple[str, ...]) -> tuple[nbformat.NotebookNode, dic
     last = [
         nbformat.v4.new_code_cell(
             "import json as _binder_json, sys as _binder_sys\n"
-            "_binder_hwm = next(int(line.split()[1]) for line in open('/proc/self/status') if line.startswith('VmHWM:'))\n"
+            "_binder_hwm = next(int(line.split()[1]) for line in open('/proc/self/status') "
+            "if line.startswith('VmHWM:'))\n"
             "print(_binder_json.dumps({'prefix': _binder_sys.prefix, 'maxrss_kib': _binder_hwm, "
-            "'seconds': _binder_time.perf_counter() - _binder_start, 'cpus': len(_binder_os.sched_getaffinity(0))}))"
+            "'seconds': _binder_time.perf_counter() - _binder_start, "
+            "'cpus': len(_binder_os.sched_getaffinity(0))}))"
         )
     ]
     combined = nbformat.v4.new_notebook(cells=first + cells + last, metadata=notebook.metadata)

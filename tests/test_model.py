@@ -36,19 +36,6 @@ def test_last_convolution_of_each_block_pools_before_its_batch_norm():
     ]
 
 
-def test_without_batch_norm_pooling_first_computes_what_pooling_last_does():
-    shape = {"blocks": ((4, 6), (5,)), "last_filters": 5, "top": (), "batch_norm": False, "fold": 1}
-    pooled_first = model.build_gap_cnn(**shape)
-    pooled_last = model.build_gap_cnn(**shape, pool_first=False)
-    pooled_last.set_weights(pooled_first.get_weights())
-    canvases = np.random.default_rng(2).integers(0, 256, (3, 32, 128, 1), dtype=np.uint8)
-    np.testing.assert_allclose(
-        pooled_first.predict(canvases, verbose=0),
-        pooled_last.predict(canvases, verbose=0),
-        rtol=1e-5,
-    )
-
-
 def test_fold_is_a_lossless_rearrangement():
     x = np.arange(2 * 4 * 6, dtype="float32").reshape(2, 4, 6, 1)
     folded = keras.ops.convert_to_numpy(model.fold_patches(2)(x))

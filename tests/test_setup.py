@@ -149,5 +149,5 @@ def test_test_only_packages_stay_out_of_what_a_reader_installs():
     assert test_lines[0] == "-r requirements.txt"  # the notebooks' pins, included, never copied
     test_only = {line.split("==")[0] for line in test_lines[1:]}
     assert all(line.count("==") == 1 for line in test_lines[1:])
-    assert test_only == {"nbval", "pytest", "psutil", "playwright"}
+    assert test_only == {"nbval", "pytest", "psutil", "playwright", "ruff"}
     assert not test_only & reader

@@ -58,7 +58,8 @@ ERROR_OUTPUTS = f"""() => {{
             if (output.output_type === 'error') errors.push(`${{output.ename}}: ${{output.evalue}}`);
     }}
     // widget Outputs (the explorer's figure) are not in the notebook model: read the page
-    for (const node of document.querySelectorAll('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'))
+    for (const node of document.querySelectorAll(
+            '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'))
         if (node.textContent.includes('Traceback')) errors.push(node.textContent.slice(0, 2000));
     return errors;
 }}"""
@@ -135,7 +136,8 @@ def _exactly(text: str) -> re.Pattern:
 
 
 def _control(explorer: Locator, kind: str, description: str) -> Locator:
-    """The one widget of ``kind`` (a CSS class such as ``.widget-dropdown``) in the explorer labelled ``description``."""
+    """The one widget of ``kind`` (a CSS class such as ``.widget-dropdown``) in the explorer
+    labelled ``description``."""
     control = explorer.locator(kind).filter(
         has=explorer.page.locator(".widget-label", has_text=_exactly(description))
     )
