@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from keras import layers
 
-from helpers._checks import check_choice, check_output_file
+from helpers._checks import TRAINING_CANVAS, check_choice, check_output_file
 from helpers.activations import HEADS
 from helpers.fashion import NUM_CLASSES
 from helpers.quiet import native_stderr_silenced
@@ -163,7 +163,7 @@ def build_gap_cnn(
     return keras.Model(inputs, outputs, name="gap_cnn")
 
 
-def layer_table(model: keras.Model, canvas: tuple[int, int] = (32, 128)) -> pd.DataFrame:
+def layer_table(model: keras.Model, canvas: tuple[int, int] = TRAINING_CANVAS) -> pd.DataFrame:
     """List every layer of ``model`` with its output shape on one ``canvas`` and its parameters.
 
     ``model.summary()`` shows ``None`` for the height and width of a network

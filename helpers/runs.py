@@ -141,7 +141,12 @@ def recorded_canvas(model_path: Path) -> tuple[int, int] | None:
         raise ValueError(
             f"{path}, the record of {path.stem}.keras, is not valid JSON ({error})"
         ) from None
-    canvas = record.get("canvas") if isinstance(record, dict) else None
+    if not isinstance(record, dict):
+        raise ValueError(
+            f"{path}, the record of {path.stem}.keras, is not a JSON object; "
+            f"got {type(record).__name__}"
+        )
+    canvas = record.get("canvas")
     if canvas is None:
         return None
     if not (

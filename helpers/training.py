@@ -371,8 +371,8 @@ def train(
     ------
     ValueError
         For an unknown ``dtype``, a negative seed, images that are not raw
-        uint8 canvases, a ``fashion`` that is not the training split, or a
-        seed whose training pool holds validation products.
+        uint8 canvases of 32 x 128 pixels, a ``fashion`` that is not the
+        training split, or a seed whose training pool holds validation products.
     """
     dtype = training_dtype(recipe) if dtype is None else check_choice(dtype, "dtype", DTYPES)
     check_scalar(seed, "seed", low=0)

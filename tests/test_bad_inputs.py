@@ -564,6 +564,23 @@ PROBES = [
     ),
     Probe(
         "training.train",
+        "training composites of three products (32 x 96)",
+        None,
+        lambda s: training.train(recipes.RECIPES["quick"], composites_of(3), s.composites()),
+        ValueError,
+        r"train.images must be canvases of 32 x 128 pixels, the canvas the series trains on; "
+        r"its maps and scores refuse any other; got \(2, 32, 96\)",
+    ),
+    Probe(
+        "training.train",
+        "validation composites of slots of 28 pixels (28 x 112)",
+        None,
+        lambda s: training.train(recipes.RECIPES["quick"], s.composites(), composites_of(4, 28)),
+        ValueError,
+        r"val.images must be canvases of 32 x 128 pixels, the canvas the series trains on",
+    ),
+    Probe(
+        "training.train",
         "a negative seed",
         None,
         lambda s: training.train(recipes.RECIPES["quick"], s.composites(), s.composites(), seed=-1),
@@ -868,11 +885,11 @@ PROBES = [
     ),
     Probe(
         "python -m helpers train",
-        "--data holding only a (tampered) test split",
-        tampered_full_test_split,
-        cli("train", "--recipe", "quick", "--data", "{tmp}/full", "--out", "{tmp}/m.keras"),
+        "--data holding a test split only",
+        None,
+        cli("train", "--recipe", "quick", "--data", "{root}", "--out", "{tmp}/m.keras"),
         SystemExit,
-        r"error: no dataset at .*full: it lacks train, val",
+        r"error: no dataset at .*: it lacks train, val",
     ),
     Probe(
         "python -m helpers train",
@@ -1006,6 +1023,14 @@ PROBES = [
         cli("evaluate", "--model", "{model}", "--data", "{root}"),
         SystemExit,
         r"error: .*tiny.json, the record of tiny.keras, is not valid JSON",
+    ),
+    Probe(
+        "python -m helpers evaluate",
+        "a model whose record is a JSON list",
+        write_record([32, 128]),
+        cli("evaluate", "--model", "{model}", "--data", "{root}"),
+        SystemExit,
+        r"error: .*tiny.json, the record of tiny.keras, is not a JSON object; got list",
     ),
     Probe(
         "python -m helpers evaluate",
