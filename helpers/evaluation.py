@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics
 
-from helpers._checks import check_label_sets, check_probabilities, check_thresholds
+from helpers._checks import check_label_sets, check_probabilities, check_scalar, check_thresholds
 from helpers.fashion import CLASS_NAMES, NUM_CLASSES
 
 SET_SCORES = ("exact_match", "per_label_accuracy", "label_count_accuracy", "micro_f1")
@@ -89,6 +89,166 @@ def report(y_true: np.ndarray, y_prob: np.ndarray, threshold: float | np.ndarray
 def summary(result: dict) -> pd.Series:
     """Return the scalar metrics of a :func:`report`, honest ones first."""
     return pd.Series({k: v for k, v in result.items() if k != "per_class"}, name="value")
+
+
+BOOTSTRAP_SCORES = ("exact_match", "mean_average_precision", "per_label_accuracy")
+"""The test scores that :func:`bootstrap_intervals` gives an interval for."""
+
+
+def _weighted_mean_average_precision(
+    y_true: np.ndarray, y_prob: np.ndarray, weights: np.ndarray
+) -> np.ndarray:
+    """Mean average precision of each row of sample weights, as scikit-learn's with ``sample_weight``.
+
+    A row of bootstrap counts (how often each composite was drawn) gives the
+    score of that resample. Classes without a drawn positive are left out of
+    the mean, as in :func:`report`.
+    """
+    per_class = np.full((len(weights), NUM_CLASSES), np.nan)
+    for c in range(NUM_CLASSES):
+        order = np.argsort(-y_prob[:, c], kind="stable")
+        scores = y_prob[order, c]
+        last_of_tie = np.r_[scores[1:] != scores[:-1], True]  # one step per distinct threshold
+        drawn = weights[:, order]
+        true_positives = np.cumsum(drawn * y_true[order, c], axis=1)[:, last_of_tie]
+        predicted = np.cumsum(drawn, axis=1)[:, last_of_tie]
+        precision = true_positives / np.maximum(predicted, 1e-12)
+        recall_steps = np.diff(true_positives, axis=1, prepend=0)
+        positives = true_positives[:, -1]
+        present = positives > 0
+        per_class[present, c] = (recall_steps * precision).sum(axis=1)[present] / positives[present]
+    return np.nanmean(per_class, axis=1)
+
+
+def bootstrap_counts(n: int, resamples: int = 1000, seed: int = 0) -> np.ndarray:
+    """Draw ``resamples`` bootstrap samples of ``n`` items: how often each item is drawn in each.
+
+    The draws are those of ``numpy.random.default_rng(seed).choice(n, size=(resamples, n))``
+    (``rng.integers(0, n, ...)``): row ``r`` counts how often each item appears in draw ``r``.
+    A score that is a weighted mean over items is then ``counts @ scores / n`` for every resample at once.
+
+    Parameters
+    ----------
+    n : int
+        How many items there are to draw from (and how many each resample draws), at least 1.
+    resamples : int
+        How many resamples, at least 2.
+    seed : int
+        The seed of ``numpy.random.default_rng``.
+
+    Returns
+    -------
+    int64 array (resamples, n)
+        Each row sums to ``n``.
+
+    Raises
+    ------
+    ValueError
+        For an ``n`` below 1 or ``resamples`` below 2.
+
+    Examples
+    --------
+    >>> bootstrap_counts(3, resamples=2, seed=0)
+    array([[0, 2, 1],
+           [3, 0, 0]])
+    """
+    check_scalar(n, "n", low=1)
+    check_scalar(resamples, "resamples", low=2)
+    drawn = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+    return np.stack([np.bincount(row, minlength=n) for row in drawn])
+
+
+def percentile_interval(values: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
+    """The percentile bootstrap interval: the middle ``confidence`` share of resampled scores.
+
+    Parameters
+    ----------
+    values : array (resamples,)
+        One score per resample, e.g. from the counts of :func:`bootstrap_counts`.
+    confidence : float in (0, 1)
+        The share of the resampled scores the interval holds (0.95: from the 2.5th to the
+        97.5th percentile).
+
+    Returns
+    -------
+    (low, high) : floats
+
+    Raises
+    ------
+    ValueError
+        For a ``confidence`` outside (0, 1), or ``values`` that are not one score per resample
+        (a 1-D array of at least two).
+    """
+    check_scalar(confidence, "confidence", float, low=0, high=1, open_low=True, open_high=True)
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 1 or len(values) < 2:
+        raise ValueError(
+            f"values must be one score per resample, shape (resamples,) with at least 2; got {values.shape}"
+        )
+    tail = 100 * (1 - confidence) / 2
+    low, high = np.percentile(values, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def bootstrap_intervals(
+    y_true: np.ndarray,
+    y_prob: np.ndarray,
+    threshold: float | np.ndarray = 0.5,
+    resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Give each headline test score with its bootstrap interval over composites.
+
+    Each resample draws ``N = len(y_true)`` composites with replacement, the
+    draws of ``numpy.random.default_rng(seed).choice(N, size=(resamples, N))``
+    (:func:`bootstrap_counts`), and scores them again; the interval holds the
+    middle ``confidence`` share of the resampled scores (the percentile
+    bootstrap, :func:`percentile_interval`).
+
+    Parameters
+    ----------
+    y_true : array (N, 10) of 0/1
+    y_prob : array (N, 10) of probabilities
+    threshold : float or array (10,)
+        As in :func:`report`.
+    resamples : int
+        How many resamples of the N composites to score, at least 2.
+    confidence : float in (0, 1)
+        The share of the resampled scores each interval holds, e.g. 0.95.
+    seed : int
+        The seed of the draws; the same seed gives the same intervals.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per score of :data:`BOOTSTRAP_SCORES` (the index, ``score``),
+        columns ``value`` (the score of all N composites), ``low`` and ``high``.
+
+    Raises
+    ------
+    ValueError
+        For label sets or probabilities of another shape or with other values
+        (as :func:`report`), a threshold outside (0, 1), ``resamples`` below 2
+        or a ``confidence`` outside (0, 1).
+    """
+    y_true, y_prob = _check(y_true, y_prob)
+    y_pred = y_prob >= check_thresholds(threshold, NUM_CLASSES)
+    counts = bootstrap_counts(len(y_true), resamples, seed)
+    right = y_pred == y_true.astype(bool)
+    resampled = {
+        "exact_match": counts @ right.all(axis=1) / len(y_true),
+        "mean_average_precision": _weighted_mean_average_precision(y_true, y_prob, counts),
+        "per_label_accuracy": counts @ right.mean(axis=1) / len(y_true),
+    }
+    whole = report(y_true, y_prob, threshold)
+    rows = {
+        name: [whole[name], *percentile_interval(resampled[name], confidence)]
+        for name in BOOTSTRAP_SCORES
+    }
+    return pd.DataFrame.from_dict(
+        rows, orient="index", columns=["value", "low", "high"]
+    ).rename_axis("score")
 
 
 # --- decoding: probabilities -> label sets ----------------------------------------

@@ -8,6 +8,7 @@ figures laid out once (:func:`helpers.plots.explorer_figure`) and renders it to 
 
 from __future__ import annotations
 
+import base64
 import io
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -32,7 +33,7 @@ from helpers.composite import (
     place,
 )
 from helpers.fashion import CLASS_NAMES, NUM_CLASSES
-from helpers.model import LAST_CONV
+from helpers.model import LAST_CONV, dense_head
 
 SCALES = {"per image": "per_image", "per map": "per_map", "raw": "none"}
 FILTERS = (
@@ -233,6 +234,7 @@ class Explorer(widgets.VBox):
             model, composites.images
         )  # every test composite's CAM, at last_conv resolution
         self.probabilities = self.tested.probabilities
+        self.bias = dense_head(model).get_weights()[1]
         self._test_rows = {image.tobytes(): row for row, image in enumerate(composites.images)}
         self.indices = np.arange(
             len(composites)
@@ -273,7 +275,7 @@ class Explorer(widgets.VBox):
         )
         self.scale = widgets.ToggleButtons(options=list(SCALES), description="scale")
         self.view = widgets.Image(format="png")
-        longest = f"Grad-CAM++ at {max(self.layer.options, key=len)} of T-shirt/top, p = 1.00 (not present)"
+        longest = f"Grad-CAM++ at {max(self.layer.options, key=len)} of T-shirt/top, p = 1.00 (correctly absent)"
         longest = {
             "one label": "image 999, covered slot 1 and slot 2 and slot 3 and slot 4\n" + longest,
             "Figure 2": longest,
@@ -382,6 +384,14 @@ class Explorer(widgets.VBox):
             self.computed[key] = cam.ClassMaps(result.maps[0], result.probabilities[0])
         return self.computed[key]
 
+    def logits(self, image: np.ndarray) -> np.ndarray:
+        """The class logits (10,) of one canvas: the mean of each class's CAM plus the Dense bias.
+
+        The formula of :func:`helpers.cam.logits` (``mean(f) @ w + b``), from the cached CAM maps:
+        their mean is ``mean(f) @ w``, so no second pass through the model is needed.
+        """
+        return self.maps(image).maps.mean(axis=(0, 1)) + self.bias
+
     @contextmanager
     def _quietly(self) -> Iterator[None]:
         """Change controls without each change redrawing."""
@@ -408,10 +418,10 @@ class Explorer(widgets.VBox):
         return bool(len(matching))
 
     def _top_label(self) -> int:
-        return int(np.argmax(self.maps(self.shown()[0]).probabilities))
+        return int(plots.ranking(self.logits(self.shown()[0]))[0])
 
     def _on_image(self) -> None:
-        """A new image: show its most probable label (covering or changing a product keeps the label chosen)."""
+        """A new image: show the label it is most sure of (covering or changing a product keeps the label chosen)."""
         with self._quietly():
             self.label.value = self._top_label()
         self.redraw()
@@ -430,7 +440,7 @@ class Explorer(widgets.VBox):
 
         ``values`` maps names of :data:`STATE` to values (``source="composed", mode="Figure 2"``), ``covers``
         lists the slots to cover (0 = leftmost), ``composition`` sets the slots; without a ``label``, a new
-        image shows its most probable one. For a page without a live kernel.
+        image shows the one it is most sure of. For a page without a live kernel.
         """
         unknown = sorted(set(values) - set(STATE))
         if unknown:
@@ -493,9 +503,11 @@ class Explorer(widgets.VBox):
         maps = cam.normalize_maps(cam.upsample(small[None], image.shape), SCALES[self.scale.value])[
             0
         ]
-        self._show_controls(probabilities)
+        order = plots.ranking(self.logits(image))
+        self._show_controls(probabilities, order)
         one_label, parts = self.mode.value == "one label", self.figures[self.mode.value]
-        labels = [self.label.value] if one_label else list(np.argsort(probabilities)[::-1][:TOP_K])
+        labels = [self.label.value] if one_label else list(order[:TOP_K])
+        named = plots.outcomes(probabilities, truth, self.threshold)
         low, high = (
             (float(maps.min()), float(maps.max())) if self.scale.value == "raw" else (0.0, 1.0)
         )  # raw: over all ten maps
@@ -504,10 +516,7 @@ class Explorer(widgets.VBox):
             heat.set_data(maps[..., c])
             heat.set_clim(low, high if high > low else low + 1)
             heat.set_alpha(self.opacity.value)
-            title = (
-                f"{method}{at} of {CLASS_NAMES[c]}, p = {probabilities[c]:.2f} "
-                f"({'true label' if truth[c] else 'not present'})"
-            )
+            title = f"{method}{at} of {CLASS_NAMES[c]}, p = {probabilities[c]:.2f} ({named[c]})"
             ax.set_title(f"{caption}\n{title}" if one_label else title, fontsize=9)
         if not one_label:
             parts["ax"].set_title(f"{caption}\ntrue labels: {plots.label_names(truth)}", fontsize=9)
@@ -516,7 +525,9 @@ class Explorer(widgets.VBox):
         parts["colorbar"].set_label(
             "raw map value" if self.scale.value == "raw" else "scaled activation"
         )
-        plots.update_probability_bars(parts["bars"], probabilities, truth, before)
+        plots.update_probability_bars(
+            parts["bars"], probabilities, truth, before, threshold=self.threshold
+        )
         parts["bars"].set_title(
             "probabilities" if before is None else "probabilities, before \u2192 after covering",
             fontsize=9,
@@ -529,10 +540,11 @@ class Explorer(widgets.VBox):
         )  # light compression: fast
         self.view.value = buffer.getvalue()
 
-    def _show_controls(self, probabilities: np.ndarray) -> None:
-        """Show the controls of the current source and view, the labels' probabilities, the composition's name."""
-        with self._quietly():  # the same label, listed with the others, most probable first
-            chosen, order = self.label.value, np.argsort(probabilities)[::-1]
+    def _show_controls(self, probabilities: np.ndarray, order: np.ndarray) -> None:
+        """Show the controls of the current source and view, the labels' probabilities (in ``order``),
+        the composition's name."""
+        with self._quietly():  # the same label, listed with the others, most sure first
+            chosen = self.label.value
             self.label.options = [
                 (f"{CLASS_NAMES[c]} ({probabilities[c]:.2f})", int(c)) for c in order
             ]
@@ -546,6 +558,14 @@ class Explorer(widgets.VBox):
         self.label.disabled = self.mode.value == "Figure 2"
         for classes, products in zip(self.slot_classes, self.slot_products, strict=True):
             products.disabled = classes.value == EMPTY
+
+    def _repr_mimebundle_(self, **kwargs) -> dict:
+        """The widgets; for a page without them (GitHub, nbconvert) a picture of the current view and one line."""
+        return {
+            **super()._repr_mimebundle_(**kwargs),
+            "text/plain": "CAM explorer: run this notebook in JupyterLab to use its controls",
+            "image/png": base64.b64encode(self.view.value).decode("ascii"),
+        }
 
 
 def explore(model: keras.Model, composites: Composites, threshold: float = 0.5) -> Explorer:

@@ -12,7 +12,8 @@ refused):
 - **deletion AUC**: blank the most salient pixels step by step and follow the
   class probability; the faster it falls (the lower the area), the better.
 
-:func:`compare_methods` gives all four for several methods side by side.
+:func:`compare_methods` gives all four for several methods side by side, and
+:func:`bootstrap_intervals` their bootstrap intervals over composites (95 % by default).
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
-from helpers._checks import check_scalar
+from helpers._checks import check_choice, check_scalar
 from helpers.cam import check_images
 from helpers.composite import EMPTY, Composites
+from helpers.evaluation import bootstrap_counts, percentile_interval
 from helpers.fashion import CLASS_NAMES, NUM_CLASSES
 from helpers.quiet import native_stderr_silenced
 
@@ -395,7 +397,9 @@ def compare_methods(
         ``overall`` (one row per method, one column per score in
         :data:`SCORES`), ``per_class`` (classes x (score, method)), ``curves``
         (mean deletion curve, fraction deleted x method) and ``per_label``
-        (every true label's localisation scores, one row per method and label).
+        (every true label's scores, one row per method and label: ``method``,
+        ``image``, ``class``, ``predicted``, the four scores and ``iou``;
+        ``deletion_auc`` is NaN for the labels the deletion curves leave out).
     """
     with native_stderr_silenced():
         found = (
@@ -427,7 +431,17 @@ def compare_methods(
         assert labels["image"].equals(boxed_labels["image"]) and labels["class"].equals(
             boxed_labels["class"]
         )
-        per_label[name] = labels.assign(iou=boxed_labels["iou"], box_hit=boxed_labels["box_hit"])
+        deletion_auc = pd.Series(
+            deleted["per_label"]["deletion_auc"].to_numpy(),
+            index=pd.MultiIndex.from_frame(deleted["per_label"][["image", "class"]]),
+        )
+        per_label[name] = labels.assign(
+            iou=boxed_labels["iou"],
+            box_hit=boxed_labels["box_hit"],
+            deletion_auc=deletion_auc.reindex(
+                pd.MultiIndex.from_frame(labels[["image", "class"]])
+            ).to_numpy(),
+        )
     per_class_frame = (
         pd.concat(per_class, axis=1)
         .swaplevel(axis=1)
@@ -441,3 +455,115 @@ def compare_methods(
         .reset_index("row", drop=True)
         .reset_index(),
     }
+
+
+def bootstrap_intervals(
+    per_label: pd.DataFrame,
+    baseline: str | None = None,
+    *,
+    resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Give each method's mean scores with their bootstrap intervals over composites.
+
+    Each resample draws the scored composites with replacement (the draws of
+    :func:`helpers.evaluation.bootstrap_counts`) and averages a score over the
+    labels of the composites drawn (all of a composite's labels travel
+    together); the interval holds the middle ``confidence`` share of the
+    resampled means (the percentile bootstrap,
+    :func:`helpers.evaluation.percentile_interval`). Every method is scored on
+    the same draws, so with ``baseline`` the intervals are of the paired
+    differences, method minus baseline: a difference whose interval holds 0
+    is noise.
+
+    Parameters
+    ----------
+    per_label : pandas.DataFrame
+        One row per method and label, with ``method``, ``image``, ``class`` and
+        the columns of :data:`SCORES` (``per_label`` of :func:`compare_methods`);
+        NaN where a label has no score, as deletion for the labels it leaves
+        out. For each score, every method must score the same (image, class)
+        pairs, so that differences are paired.
+    baseline : str, optional
+        A method of ``per_label`` to subtract from every method.
+    resamples : int
+        How many resamples of the composites, at least 2.
+    confidence : float in (0, 1)
+        The share of the resampled means each interval holds, e.g. 0.95.
+    seed : int
+        Each score's draws come from ``numpy.random.default_rng(seed)``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index (``method``, ``score``), methods in their order in ``per_label``
+        (without the baseline); columns ``value`` (the mean over all labels, or
+        its difference from the baseline's), ``low`` and ``high``.
+
+    Raises
+    ------
+    ValueError
+        For a ``per_label`` without those columns, a score with no value at
+        all, a score that the methods give to different (image, class) pairs,
+        an unknown ``baseline``, ``resamples`` below 2 or a ``confidence``
+        outside (0, 1).
+
+    Examples
+    --------
+    >>> scores = compare_methods(model, test, {"CAM": cam_maps, "Grad-CAM": grad_maps})
+    >>> bootstrap_intervals(scores["per_label"], baseline="CAM")  # Grad-CAM minus CAM
+    """
+    missing = [c for c in ("method", "image", "class", *SCORES) if c not in per_label.columns]
+    if missing:
+        raise ValueError(
+            f"per_label must have the columns method, image, class and {SCORES}; it lacks {missing}"
+        )
+    methods = list(dict.fromkeys(per_label["method"]))
+    if baseline is not None:
+        check_choice(baseline, "baseline", methods)
+    rows = {}
+    for score in SCORES:
+        scored = per_label.dropna(subset=[score])
+        _check_same_pairs(scored, methods, score)
+        images, position = np.unique(scored["image"].to_numpy(), return_inverse=True)
+        drawn = bootstrap_counts(len(images), resamples, seed)  # one row per resample
+        whole, resampled = {}, {}
+        for method in methods:
+            mine = (scored["method"] == method).to_numpy()
+            values = scored.loc[mine, score].to_numpy(dtype=float)
+            total = np.bincount(position[mine], weights=values, minlength=len(images))
+            labels = np.bincount(position[mine], minlength=len(images))
+            whole[method] = total.sum() / labels.sum()
+            resampled[method] = drawn @ total / (drawn @ labels)
+        for method in methods:
+            if method == baseline:
+                continue
+            value, spread = whole[method], resampled[method]
+            if baseline is not None:
+                value, spread = value - whole[baseline], spread - resampled[baseline]
+            rows[(method, score)] = [value, *percentile_interval(spread, confidence)]
+    order = [(method, score) for method in methods if method != baseline for score in SCORES]
+    return pd.DataFrame(
+        [rows[key] for key in order],
+        index=pd.MultiIndex.from_tuples(order, names=["method", "score"]),
+        columns=["value", "low", "high"],
+    )
+
+
+def _check_same_pairs(scored: pd.DataFrame, methods: list, score: str) -> None:
+    """Check that ``score`` has values, and that every method gives it to the same (image, class) pairs."""
+    if scored.empty:
+        raise ValueError(f"per_label has no {score} value to resample: all are NaN")
+    pairs = {
+        method: set(zip(group["image"], group["class"], strict=True))
+        for method, group in scored.groupby("method", sort=False)
+    }
+    first = methods[0]
+    for method in methods:
+        if pairs.get(method, set()) != pairs.get(first, set()):
+            raise ValueError(
+                f"every method must score the same (image, class) pairs for {score}, so that "
+                f"differences are paired; {method!r} scores {len(pairs.get(method, set()))} "
+                f"pairs, {first!r} {len(pairs.get(first, set()))}, not all the same"
+            )

@@ -11,9 +11,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib import patheffects
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from helpers._checks import check_scalar
 from helpers.composite import EMPTY, Composites
 from helpers.fashion import CLASS_NAMES, NUM_CLASSES
 
@@ -22,6 +24,21 @@ HEATMAP = "magma"
 PRESENT, ABSENT = (
     sns.color_palette(PALETTE)[i] for i in (0, 7)
 )  # blue and grey: true labels and the rest, in every figure
+OUTCOMES = {
+    "true, predicted": PRESENT,
+    "true, missed": sns.color_palette(PALETTE)[9],  # sky blue
+    "false alarm": sns.color_palette(PALETTE)[3],  # vermilion
+    "correctly absent": ABSENT,
+}
+"""The colour of each outcome of a label at the threshold, in the probability bars of notebook 04."""
+
+_OUTCOME_OF = {
+    (True, True): "true, predicted",
+    (True, False): "true, missed",
+    (False, True): "false alarm",
+    (False, False): "correctly absent",
+}
+"""The outcome of a label, one of :data:`OUTCOMES`, keyed by (true label, predicted)."""
 
 
 def style() -> None:
@@ -52,20 +69,58 @@ def label_names(labels: np.ndarray) -> str:
 
 def label_legend(
     ax: plt.Axes,
+    colours: dict[str, object],
     threshold: float | None = None,
-    names: tuple[str, str] = ("true label", "not present"),
+    *,
+    outline: str | None = None,
     **placement,
-) -> None:
-    """Explain the bar colours of :data:`PRESENT` and :data:`ABSENT` (and a dashed threshold line) in a legend."""
-    handles = [
-        plt.Rectangle((0, 0), 1, 1, color=PRESENT),
-        plt.Rectangle((0, 0), 1, 1, color=ABSENT),
-    ]
-    labels = list(names)
+) -> plt.Legend:
+    """Explain bar colours in a legend: a filled box per colour, then the dashed threshold line.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+    colours : dict
+        What each colour means, e.g. ``{"true label": PRESENT, "not present": ABSENT}``
+        or :data:`OUTCOMES`.
+    threshold : float, optional
+        Adds ``threshold {threshold}`` for a dashed black line.
+    outline : str, optional
+        Adds, last, this name for outlined (unfilled) bars.
+    **placement
+        Passed to :meth:`matplotlib.axes.Axes.legend` (``loc``, ``ncol``, ...).
+    """
+    handles = [plt.Rectangle((0, 0), 1, 1, color=colour) for colour in colours.values()]
+    labels = list(colours)
     if threshold is not None:
         handles.append(plt.Line2D([], [], color="black", ls="--", lw=1))
         labels.append(f"threshold {threshold:g}")
-    ax.legend(handles=handles, labels=labels, fontsize=8, **placement)
+    if outline is not None:
+        handles.append(plt.Rectangle((0, 0), 1, 1, **OUTLINE))
+        labels.append(outline)
+    return ax.legend(handles=handles, labels=labels, fontsize=8, **placement)
+
+
+def ranking(logits: np.ndarray) -> np.ndarray:
+    """The class ids, most sure first: by logit.
+
+    A float32 sigmoid rounds every logit above about 17 to a probability of
+    exactly 1, so ranking by probability would leave such labels in class
+    order; their logits still tell them apart.
+
+    Raises
+    ------
+    ValueError
+        For logits of a shape other than (10,).
+    """
+    logits = np.asarray(logits)
+    if logits.shape != (NUM_CLASSES,):
+        raise ValueError(f"logits must have shape ({NUM_CLASSES},); got {logits.shape}")
+    return np.argsort(-logits, kind="stable")
+
+
+OUTLINE = {"fill": False, "edgecolor": "black", "linewidth": 0.8}
+"""How bars of values before a change are drawn: outlined, over the bars of the values after."""
 
 
 def draw_box(ax: plt.Axes, box: tuple[int, int, int, int] | np.ndarray, colour, **style) -> None:
@@ -129,7 +184,20 @@ def composite_grid(
 
 
 def label_statistics(labels_by_split: dict[str, np.ndarray]) -> Figure:
-    """Bar charts: distinct labels per image, and class prevalence, per split."""
+    """Bar charts: distinct labels per image, and class prevalence, per split.
+
+    Parameters
+    ----------
+    labels_by_split : dict of str to array (N, 10) of 0/1
+        The multi-hot labels of each split. The dict's order is the hue order
+        of both panels, so each split has one colour in both and one legend.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    splits = list(labels_by_split)
+    colours = dict(zip(splits, sns.color_palette(PALETTE, len(splits)), strict=True))
     distinct = pd.DataFrame(
         [(split, int(n)) for split, labels in labels_by_split.items() for n in labels.sum(axis=1)],
         columns=["split", "distinct labels"],
@@ -151,10 +219,27 @@ def label_statistics(labels_by_split: dict[str, np.ndarray]) -> Figure:
     figure, (left, right) = plt.subplots(
         1, 2, figsize=(12, 3.6), gridspec_kw={"width_ratios": [1, 2]}
     )
-    sns.barplot(shares, x="distinct labels", y="share", hue="split", ax=left)
+    sns.barplot(
+        shares,
+        x="distinct labels",
+        y="share",
+        hue="split",
+        hue_order=splits,
+        palette=colours,
+        ax=left,
+    )
     left.set_title("Distinct labels per composite")
     left.set_ylabel("share of composites")
-    sns.barplot(prevalence, x="class", y="share of images", hue="split", ax=right, legend=False)
+    sns.barplot(
+        prevalence,
+        x="class",
+        y="share of images",
+        hue="split",
+        hue_order=splits,
+        palette=colours,
+        ax=right,
+        legend=False,
+    )
     right.set_title("How often each class is present")
     right.tick_params(axis="x", rotation=35)
     right.set_xlabel("")
@@ -245,7 +330,9 @@ def activation_comparison(
     for ax in axes[-1]:
         ax.set_xticks(x, CLASS_NAMES, rotation=60, ha="right")
     label_legend(
-        axes[-1, 0], names=("a label the logits speak for", "the other labels"), loc="upper center"
+        axes[-1, 0],
+        {"a label the logits speak for": PRESENT, "the other labels": ABSENT},
+        loc="upper center",
     )
     figure.tight_layout()
     return figure
@@ -304,30 +391,35 @@ def loss_and_gradient(sweep: pd.DataFrame, label: str) -> Figure:
 
 
 def head_probabilities(
-    image: np.ndarray, probabilities: dict[str, np.ndarray], labels: np.ndarray
+    composites: Composites, index: int, probabilities: dict[str, np.ndarray]
 ) -> Figure:
-    """One composite, and the probabilities each model gives its ten classes.
+    """One composite with its product boxes, and the probabilities each model gives its ten classes.
 
     Parameters
     ----------
-    image : uint8 array (32, 128)
+    composites : Composites
+        The composites; the one at ``index`` is drawn with :func:`composite_with_boxes`,
+        and its true labels in :data:`PRESENT` (the rest in :data:`ABSENT`).
+    index : int
+        Which composite.
     probabilities : dict
-        A name for each model's probabilities, array (10,).
-    labels : array (10,) of 0/1
-        The true labels, drawn in :data:`PRESENT` (the rest in :data:`ABSENT`).
+        A name for each model's probabilities of that composite, array (10,).
 
     Returns
     -------
     matplotlib.figure.Figure
+
+    Raises
+    ------
+    ValueError
+        If ``index`` is not a composite's index, or a model's probabilities do not have shape (10,).
     """
-    labels = np.asarray(labels, bool)
-    if labels.shape != (NUM_CLASSES,):
-        raise ValueError(f"labels must have shape ({NUM_CLASSES},); got {labels.shape}")
-    figure = plt.figure(figsize=(4 * max(len(probabilities), 2), 4.6))
-    grid = figure.add_gridspec(2, len(probabilities), height_ratios=[1, 2.2])
+    index = check_scalar(index, "index", low=0, high=len(composites) - 1)
+    labels = composites.labels[index].astype(bool)
+    figure = plt.figure(figsize=(4 * max(len(probabilities), 2), 5.2))
+    grid = figure.add_gridspec(2, len(probabilities), height_ratios=[1.5, 2.2])
     top = figure.add_subplot(grid[0, :])
-    show_canvas(top, image)
-    top.set_title(f"true labels: {label_names(labels)}")
+    composite_with_boxes(composites, index, ax=top)
     top.axis("off")
     for column, (name, values) in enumerate(probabilities.items()):
         values = np.asarray(values, dtype=float)
@@ -340,7 +432,9 @@ def head_probabilities(
         ax.axhline(0.5, color="black", ls="--", lw=1)
         ax.set_ylim(0, 1.05)
         if column == 0:
-            label_legend(ax, threshold=0.5, loc="upper left")
+            label_legend(
+                ax, {"true label": PRESENT, "not present": ABSENT}, threshold=0.5, loc="upper left"
+            )
         ax.set_title(name)
         ax.set_ylabel("predicted probability")
         ax.set_xticks(np.arange(NUM_CLASSES), CLASS_NAMES, rotation=60, ha="right")
@@ -375,8 +469,7 @@ def threshold_curves(
         ax.plot(sweep.index, sweep[score], color=colour, label=name)
         if name in chosen:
             ax.plot([chosen[name]], [sweep[score].loc[chosen[name]]], "o", color=colour)
-    ax.axvline(0.5, color="grey", ls="--", lw=0.8)
-    ax.text(0.51, 0.98, "0.5", transform=ax.get_xaxis_transform(), va="top", color="grey")
+    ax.axvline(0.5, color="grey", ls="--", lw=0.8, label="threshold 0.5")
     ax.set_xlabel("threshold (a label is predicted at or above it)")
     ax.set_ylabel(score.replace("_", " "))
     ax.set_title(f"Validation {score.replace('_', ' ')}: the best threshold depends on the head")
@@ -513,29 +606,51 @@ def probability_bars(
     threshold: float = 0.5,
     before: np.ndarray | None = None,
 ) -> None:
-    """Horizontal bars of the 10 label probabilities, true labels in bold, the threshold dashed.
+    """Horizontal bars of the 10 label probabilities, coloured by outcome, each with its value.
 
-    ``before`` (probabilities of the same labels before a change, such as a
-    covered product) is drawn as outlined bars, with ``before -> after``
-    written right of the axes; :func:`update_probability_bars` can then
-    redraw the values, with or without ``before``.
+    A bar's colour is its label's outcome at ``threshold`` (one of
+    :data:`OUTCOMES`, in a legend below the axes); true labels are in bold,
+    the threshold dashed, each value written right of the axes. ``before``
+    (probabilities of the same labels before a change, such as a covered
+    product) is drawn as outlined bars, with ``before -> after`` written;
+    :func:`update_probability_bars` can then redraw the values, with or
+    without ``before``.
     """
     ax.barh(range(NUM_CLASSES), np.zeros(NUM_CLASSES))
     if before is not None:
-        ax.barh(
-            range(NUM_CLASSES), np.zeros(NUM_CLASSES), fill=False, edgecolor="black", linewidth=0.8
-        )
-        for row in range(NUM_CLASSES):  # x in axes fractions, y in bar rows
-            ax.text(1.03, row, "", transform=ax.get_yaxis_transform(), va="center", fontsize=8)
+        ax.barh(range(NUM_CLASSES), np.zeros(NUM_CLASSES), **OUTLINE)
+    for row in range(NUM_CLASSES):  # x in axes fractions, y in bar rows
+        ax.text(1.03, row, "", transform=ax.get_yaxis_transform(), va="center", fontsize=8)
     ax.axvline(threshold, color="black", linestyle="--", linewidth=1)
     ax.set_yticks(range(NUM_CLASSES), CLASS_NAMES)
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
+    ax.set_xticks([0, 0.5, 1])
     ax.set_xlabel("predicted probability")
     label_legend(
-        ax, threshold, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3, frameon=False
+        ax,
+        OUTCOMES,
+        threshold,
+        outline=None if before is None else "before covering",
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.14),
+        ncol=2,
+        frameon=False,
     )
-    update_probability_bars(ax, probabilities, true_labels, before)
+    update_probability_bars(ax, probabilities, true_labels, before, threshold=threshold)
+
+
+def outcomes(
+    probabilities: np.ndarray, true_labels: np.ndarray, threshold: float = 0.5
+) -> list[str]:
+    """Name each label's outcome at ``threshold``: one of :data:`OUTCOMES` per label."""
+    truth = np.asarray(true_labels, dtype=bool)
+    predicted = np.asarray(probabilities) >= threshold
+    if truth.shape != predicted.shape:
+        raise ValueError(
+            f"true_labels must have the shape of probabilities {predicted.shape}; got {truth.shape}"
+        )
+    return [_OUTCOME_OF[bool(t), bool(p)] for t, p in zip(truth, predicted, strict=True)]
 
 
 def update_probability_bars(
@@ -543,34 +658,36 @@ def update_probability_bars(
     probabilities: np.ndarray,
     true_labels: np.ndarray,
     before: np.ndarray | None = None,
+    *,
+    threshold: float = 0.5,
 ) -> None:
     """Set new values on bars that :func:`probability_bars` drew: much faster than drawing anew.
 
-    Bars drawn with ``before`` write each value right of the axes, and
-    ``before -> after`` where ``before`` is given again.
+    ``threshold`` decides each bar's outcome colour (give the one the bars
+    were drawn with). Bars drawn with ``before`` show the outlines and
+    ``before -> after`` where ``before`` is given again, the values alone
+    where it is not.
     """
     outlined = len(ax.containers) > 1
     if before is not None and not outlined:
         raise ValueError("before needs bars drawn with before (probability_bars(..., before=...))")
     truth = np.asarray(true_labels, dtype=bool)
-    for bar, p, t in zip(ax.containers[0], probabilities, truth, strict=True):
+    named = outcomes(probabilities, truth, threshold)
+    for bar, p, outcome in zip(ax.containers[0], probabilities, named, strict=True):
         bar.set_width(p)
-        bar.set_color(PRESENT if t else ABSENT)
+        bar.set_color(OUTCOMES[outcome])
     for tick, t in zip(ax.get_yticklabels(), truth, strict=True):
         tick.set_fontweight("bold" if t else "normal")
+    for row, (text, p) in enumerate(zip(ax.texts, probabilities, strict=True)):
+        text.set_text(f"{p:.2f}" if before is None else f"{before[row]:.2f} \u2192 {p:.2f}")
     if outlined:
-        for row, (outline, text, p) in enumerate(
-            zip(ax.containers[1], ax.texts, probabilities, strict=True)
+        for outline, width in zip(
+            ax.containers[1], np.zeros(NUM_CLASSES) if before is None else before, strict=True
         ):
-            outline.set_width(0 if before is None else before[row])
-            text.set_text(f"{p:.2f}" if before is None else f"{before[row]:.2f} \u2192 {p:.2f}")
-    names = (
-        ("true label", "not present")
-        if before is None
-        else ("true label (after)", "not present (after)")
-    )
-    for text, name in zip(ax.get_legend().texts[:2], names, strict=True):  # then the threshold
-        text.set_text(name)
+            outline.set_width(width)
+        legend = ax.get_legend()  # its last entry explains the outlines, when there are any
+        legend.legend_handles[-1].set_visible(before is not None)
+        legend.texts[-1].set_text("" if before is None else "before covering")
 
 
 def explorer_figure(
@@ -592,7 +709,7 @@ def explorer_figure(
     """
     blank = np.zeros(canvas_shape)
     if view == "one label":
-        figure = Figure(figsize=(10, 3.0), dpi=80, layout="constrained")
+        figure = Figure(figsize=(10, 3.6), dpi=80, layout="constrained")
         ax, bars = figure.subplots(1, 2, width_ratios=[3.2, 1])
         heat_axes = [ax]
     else:
@@ -605,7 +722,7 @@ def explorer_figure(
         if view == "one label"
         else {"ax": heat_axes, "location": "bottom", "shrink": 0.6, "aspect": 40}
     )
-    colorbar = figure.colorbar(heats[0], label="scaled activation", **where)
+    colorbar = heat_axes[0].get_figure().colorbar(heats[0], label="scaled activation", **where)
     probability_bars(
         bars, np.ones(NUM_CLASSES), np.zeros(NUM_CLASSES), threshold, before=np.ones(NUM_CLASSES)
     )
@@ -638,6 +755,11 @@ def cam_steps(
 ) -> Figure:
     """CAM step by step for one image and class: feature maps -> weights -> sum -> upsample.
 
+    The top row shows the ``shown`` feature maps with the largest terms
+    ``weights[k, class_id] * mean(f_k)`` in the class logit (in size), on one
+    colour scale; the bottom row their weighted sum over all K maps and its
+    upsampled version, on another.
+
     Parameters
     ----------
     image : uint8 array (H, W)
@@ -650,7 +772,7 @@ def cam_steps(
         The class's map at feature resolution and at canvas size, from
         :func:`helpers.cam.class_activation_maps`.
     shown : int
-        How many of the feature maps that add most to the class score to draw.
+        How many feature maps to draw.
     """
     if np.shape(small) != features.shape[:2] or np.shape(upsampled) != image.shape:
         raise ValueError(
@@ -658,89 +780,142 @@ def cam_steps(
             f"got {np.shape(small)} and {np.shape(upsampled)}"
         )
     column = weights[:, class_id]
-    contribution = features.mean(axis=(0, 1)) * column
-    top = np.argsort(np.abs(contribution))[::-1][:shown]
-    figure = plt.figure(figsize=(12, 4.6), layout="constrained")
+    terms = features.mean(axis=(0, 1)) * column  # each map's term in the logit
+    top = np.argsort(np.abs(terms))[::-1][:shown]
+    figure = plt.figure(figsize=(12, 4.8), layout="constrained")
     grid = figure.add_gridspec(2, shown)
-    for i, k in enumerate(top):
-        ax = figure.add_subplot(grid[0, i])
-        ax.imshow(features[..., k], cmap=HEATMAP)
-        ax.set_title(f"map f{k}, weight {column[k]:+.2f}", fontsize=9)
+    feature_axes = [figure.add_subplot(grid[0, i]) for i in range(shown)]
+    low, high = min(0.0, float(features[..., top].min())), float(features[..., top].max())
+    for ax, k in zip(feature_axes, top, strict=True):
+        drawn = ax.imshow(features[..., k], cmap=HEATMAP, vmin=low, vmax=high)
+        ax.set_title(f"f{k}: weight {column[k]:+.2f}, term {terms[k]:+.1f}", fontsize=9)
         hide_ticks(ax)
+    figure.colorbar(drawn, ax=feature_axes, shrink=0.8, label="feature value")
     half = shown // 2
-    raw_ax = figure.add_subplot(grid[1, :half])
-    shown_raw = raw_ax.imshow(small, cmap=HEATMAP)
+    raw_ax, up_ax = figure.add_subplot(grid[1, :half]), figure.add_subplot(grid[1, half:])
+    low, high = min(0.0, float(np.min(small))), float(np.max(small))
+    summed = raw_ax.imshow(small, cmap=HEATMAP, vmin=low, vmax=high)
     raw_ax.set_title(
         f"sum over all {len(column)} maps: {features.shape[0]}x{features.shape[1]}", fontsize=9
     )
-    figure.colorbar(shown_raw, ax=raw_ax, shrink=0.8)
-    up_ax = figure.add_subplot(grid[1, half:])
-    figure.colorbar(
-        overlay(up_ax, image, upsampled, 0.6), ax=up_ax, shrink=0.8, label="class activation"
-    )
+    hide_ticks(raw_ax)
+    overlay(up_ax, image, upsampled, 0.6, low, high)
     up_ax.set_title(
         f"upsampled to {image.shape[0]}x{image.shape[1]} and laid over the image", fontsize=9
     )
-    hide_ticks(raw_ax)
+    figure.colorbar(summed, ax=[raw_ax, up_ax], shrink=0.8, label="class activation")
     figure.suptitle(
-        f"CAM of {CLASS_NAMES[class_id]}: the feature maps that count most, weighted and summed"
+        f"CAM of {CLASS_NAMES[class_id]}. Top: the {shown} of {len(column)} feature maps with the "
+        "largest terms (weight x map mean) in its logit, on one scale.\n"
+        f"Bottom: the weighted sum of all {len(column)}, and upsampled, on another"
     )
     return figure
 
 
 def figure2_axes(figure: Figure, top_k: int) -> tuple[plt.Axes, plt.Axes, list[plt.Axes]]:
-    """Lay out the study's Figure 2 on ``figure``: the image above ``top_k`` map axes, the
-    probability bars beside them."""
-    grid = figure.add_gridspec(top_k + 1, 2, width_ratios=[1.7, 1])
-    image_ax, bars_ax = figure.add_subplot(grid[0, 0]), figure.add_subplot(grid[:, 1])
-    return image_ax, bars_ax, [figure.add_subplot(grid[row, 0]) for row in range(1, top_k + 1)]
+    """Lay out the study's Figure 2 on ``figure``: the image above ``top_k`` map axes of the same
+    width, the probability bars beside them.
+
+    Each column is a subfigure, laid out on its own: the bars' legend does not
+    push the maps apart. A colour bar of the maps belongs to their subfigure
+    (``heat_axes[0].get_figure().colorbar``).
+    """
+    left, right = figure.subfigures(1, 2, width_ratios=[2, 1])
+    image_ax, *heat_axes = left.subplots(top_k + 1, 1)
+    return image_ax, right.subplots(), heat_axes
 
 
 def figure2(
-    image: np.ndarray,
-    probabilities: np.ndarray,
+    composites: Composites,
+    index: int,
+    logits: np.ndarray,
     maps: np.ndarray,
-    true_labels: np.ndarray,
     *,
     top_k: int = 4,
     threshold: float = 0.5,
     alpha: float = 0.55,
     colorbar_label: str = "class activation",
+    scale: tuple[float, float] | None = None,
 ) -> Figure:
     """The study's Figure 2: (a) the image, (b) label probabilities, (c) CAMs of the top labels.
 
+    The image shows its products boxed and named; the bars name the true
+    labels in bold; the maps below the image have its width, in the order of
+    the logits, on one colour scale.
+
     Parameters
     ----------
-    image : uint8 array (H, W)
-    probabilities : array (10,)
+    composites : Composites
+    index : int
+        The composite of ``composites`` to draw.
+    logits : array (10,)
+        Its class logits. The bars show their sigmoid; the maps are those of
+        the ``top_k`` highest logits, so that labels whose probabilities all
+        round to 1 are ordered by the evidence, not by class.
     maps : array (H, W, 10)
-        Class maps of this image, drawn on one colour scale (normalise them
-        per image first to compare classes).
-    true_labels : array (10,) of 0/1
+        Its class maps, drawn on one colour scale (normalise them per image
+        first to compare classes).
     top_k : int
-        Heatmaps of the ``top_k`` most probable labels.
+        How many maps to draw.
     threshold : float
-        Marked on the probability bars.
+        Marked on the probability bars; it decides each label's outcome
+        (:data:`OUTCOMES`).
     alpha : float
         Opacity of the heatmaps over the image.
     colorbar_label : str
         What the colours measure, e.g. how ``maps`` were scaled.
+    scale : (low, high), optional
+        The values at the bottom and top of the colour scale. By default the
+        lowest and highest value of the maps drawn; ``(0, 1)`` for maps
+        normalised by :func:`helpers.cam.normalize_maps`, so that the
+        colours mean the same in every figure.
+
+    Raises
+    ------
+    ValueError
+        If ``index`` is not a composite of ``composites``, ``logits`` or
+        ``maps`` do not have one value or map per class at its size, or
+        ``scale`` is not two numbers, low below high.
     """
-    order = np.argsort(probabilities)[::-1][:top_k]
-    figure = plt.figure(figsize=(11, 1.3 * (top_k + 1)), layout="constrained")
+    index = check_scalar(index, "index", low=0, high=len(composites) - 1)
+    logits = np.asarray(logits, dtype=np.float64)
+    image = composites.images[index]
+    if logits.shape != (NUM_CLASSES,) or np.shape(maps) != (*image.shape, NUM_CLASSES):
+        raise ValueError(
+            f"logits must have shape ({NUM_CLASSES},) and maps {(*image.shape, NUM_CLASSES)}; "
+            f"got {logits.shape} and {np.shape(maps)}"
+        )
+    check_scalar(top_k, "top_k", low=1, high=NUM_CLASSES)
+    order = ranking(logits)[:top_k]
+    if scale is None:
+        scale = float(maps[..., order].min()), float(maps[..., order].max())
+    elif np.shape(scale) != (2,) or not scale[0] < scale[1]:
+        raise ValueError(f"scale must be two numbers (low, high) with low < high; got {scale}")
+    probabilities = np.exp(-np.logaddexp(0, -logits))  # the sigmoid, without overflow
+    named = outcomes(probabilities, composites.labels[index], threshold)
+    figure = plt.figure(figsize=(11, 1.3 * (top_k + 1) + 1.0), layout="constrained")
     image_ax, bars_ax, heat_axes = figure2_axes(figure, top_k)
     show_canvas(image_ax, image)
-    image_ax.set_title(f"(a) the image; true labels: {label_names(true_labels)}", fontsize=10)
-    probability_bars(bars_ax, probabilities, true_labels, threshold)
-    bars_ax.set_title("(b) predicted probabilities", fontsize=10)
-    low, high = float(maps[..., order].min()), float(maps[..., order].max())
+    name_products(  # yellow: no colour of the bars' outcomes
+        image_ax,
+        composites.items[index],
+        composites.boxes[index],
+        fontsize=9,
+        colour=sns.color_palette(PALETTE)[8],
+    )
+    image_ax.set_title("(a) the image, its products boxed and named", fontsize=10)
+    probability_bars(bars_ax, probabilities, composites.labels[index], threshold)
+    bars_ax.set_title("(b) predicted probabilities, true labels in bold", fontsize=10)
     for ax, c in zip(heat_axes, order, strict=True):
-        artist = overlay(ax, image, maps[..., c], alpha, low, high)
-        verdict = "true label" if true_labels[c] else "not present"
+        artist = overlay(ax, image, maps[..., c], alpha, *scale)
         ax.set_title(
-            f"(c) CAM of {CLASS_NAMES[c]}: p = {probabilities[c]:.2f} ({verdict})", fontsize=9
+            f"(c) CAM of {CLASS_NAMES[c]}: logit {logits[c]:.1f}, p = {probabilities[c]:.2f} "
+            f"({named[c]})",
+            fontsize=9,
         )
-    figure.colorbar(artist, ax=heat_axes, label=colorbar_label, shrink=0.8)
+    heat_axes[0].get_figure().colorbar(
+        artist, ax=heat_axes, location="bottom", label=colorbar_label, shrink=0.6, aspect=40
+    )
     return figure
 
 
@@ -755,8 +930,45 @@ SCORE_TITLES = {
 """A title for each score of :data:`helpers.localisation.SCORES` (``tests/test_plots.py`` checks that they match)."""
 
 
+def name_products(
+    ax: plt.Axes, items: np.ndarray, boxes: np.ndarray, fontsize: float = 7, colour="white"
+) -> None:
+    """Outline the products of one composite and name each under the canvas, below its box.
+
+    The names alternate between two lines (major and minor x ticks), so that
+    long names of neighbouring products do not run into each other.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+        An axes that shows the composite.
+    items, boxes : arrays (S,) and (S, 4)
+        One composite's slots, from :class:`helpers.composite.Composites`; empty slots are skipped.
+    fontsize : float
+        Of the names.
+    colour : matplotlib colour
+        Of the dashed boxes: one that stands out from what the canvas shows (white over heatmaps).
+    """
+    present = np.asarray(items) != EMPTY
+    shown = np.asarray(boxes)[present]
+    for box in shown:
+        draw_box(ax, box, colour, lw=0.8, ls=(0, (3, 2)), alpha=0.8)
+    centres = (shown[:, 0] + shown[:, 2] - 1) / 2
+    names = [CLASS_NAMES[c] for c in np.asarray(items)[present]]
+    ax.set_xticks(centres[::2], names[::2], fontsize=fontsize)
+    ax.set_xticks(centres[1::2], names[1::2], fontsize=fontsize, minor=True)
+    ax.tick_params(axis="x", which="both", length=0, pad=1.5)
+    ax.tick_params(axis="x", which="minor", pad=1.5 + 1.4 * fontsize)
+
+
 def method_grid(
-    images: np.ndarray, maps: dict[str, np.ndarray], row_titles: list[str], alpha: float = 0.55
+    images: np.ndarray,
+    maps: dict[str, np.ndarray],
+    row_titles: list[str],
+    alpha: float = 0.55,
+    *,
+    items: np.ndarray | None = None,
+    boxes: np.ndarray | None = None,
 ) -> Figure:
     """Heatmaps of several methods (columns) over several canvases (rows), on one [0, 1] scale.
 
@@ -767,6 +979,11 @@ def method_grid(
         A name for each array (n, H, W) of maps normalised to [0, 1].
     row_titles : list of str
         One title per canvas, e.g. the class explained.
+    alpha : float
+        Opacity of the heatmaps.
+    items, boxes : arrays (n, S) and (n, S, 4), optional
+        The canvases' products (:class:`helpers.composite.Composites`): each
+        panel then outlines them and names them under the canvas.
     """
     images = np.asarray(images)
     if len(row_titles) != len(images):
@@ -778,16 +995,26 @@ def method_grid(
             raise ValueError(
                 f"maps[{name!r}] must have shape {images.shape}; got {np.shape(values)}"
             )
+    if (items is None) != (boxes is None) or (
+        items is not None
+        and (np.shape(items)[:1] != (len(images),) or np.shape(boxes) != (*np.shape(items), 4))
+    ):
+        raise ValueError(
+            f"items and boxes must be given together, with shapes ({len(images)}, S) and "
+            f"({len(images)}, S, 4); got {np.shape(items)} and {np.shape(boxes)}"
+        )
     figure, axes = plt.subplots(
         len(images),
         len(maps),
-        figsize=(3.3 * len(maps) + 0.8, 1.15 * len(images) + 0.4),
+        figsize=(2.6 * len(maps) + 1.2, (0.75 if items is None else 1.0) * len(images) + 0.5),
         squeeze=False,
         layout="constrained",
-    )
+    )  # four methods fit the width of a notebook, about 10 inches
     for row, title in enumerate(row_titles):
         for column, (name, values) in enumerate(maps.items()):
             artist = overlay(axes[row, column], images[row], values[row], alpha, 0, 1)
+            if items is not None:
+                name_products(axes[row, column], items[row], boxes[row])
             if row == 0:
                 axes[row, column].set_title(name, fontsize=10)
         axes[row, 0].set_ylabel(title, rotation=0, ha="right", va="center", fontsize=9)
@@ -816,9 +1043,17 @@ def equivalence_scatter(
         )
     pick = np.linspace(0, len(x) - 1, min(shown, len(x))).astype(int)
     figure, ax = plt.subplots(figsize=(5.5, 4), layout="constrained")
-    ax.scatter(x[pick], y[pick], s=4, alpha=0.4, label=f"{len(pick):,} map values")
+    ax.scatter(x[pick], y[pick], s=6, alpha=0.5, zorder=3, label=f"{len(pick):,} map values")
     line = np.array([x.min(), x.max()])
-    ax.plot(line, line / cells, color="black", lw=1, ls="--", label=f"y = x / {cells}")
+    ax.plot(  # under the points, thin and dashed, so that they show through
+        line,
+        line / cells,
+        color="black",
+        lw=0.7,
+        ls=(0, (4, 4)),
+        zorder=2,
+        label=f"y = x / {cells}",
+    )
     ax.axhline(0, color="grey", lw=0.6)
     ax.axvline(0, color="grey", lw=0.6)
     ax.set(
@@ -851,7 +1086,11 @@ def box_test(
     """
     figure, ax = plt.subplots(figsize=(8, 2.4), layout="constrained")
     artist = overlay(ax, image, heatmap, 0.55)
-    ax.contour(heatmap >= threshold * heatmap.max(), levels=[0.5], colors="white", linewidths=0.8)
+    outlined = [patheffects.withStroke(linewidth=2.2, foreground="black")]  # shows on white too
+    region = ax.contour(
+        heatmap >= threshold * heatmap.max(), levels=[0.5], colors="white", linewidths=0.8
+    )
+    region.set_path_effects(outlined)
     colours = sns.color_palette(PALETTE)
     for box in np.atleast_2d(truth):
         draw_box(ax, box, colours[2], lw=2)
@@ -859,7 +1098,7 @@ def box_test(
         draw_box(ax, found, colours[1], lw=2, ls="--")
     ax.legend(
         handles=[
-            plt.Line2D([], [], color="white", lw=0.8),
+            plt.Line2D([], [], color="white", lw=0.8, path_effects=outlined),
             plt.Line2D([], [], color=colours[1], ls="--"),
             plt.Line2D([], [], color=colours[2]),
         ],
@@ -879,38 +1118,60 @@ def box_test(
     return figure
 
 
-def score_bars(overall: pd.DataFrame) -> Figure:
-    """One bar chart per localisation score, one bar per method.
+def score_bars(overall: pd.DataFrame, intervals: pd.DataFrame | None = None) -> Figure:
+    """One bar chart per localisation score, one bar per method, with 95 % intervals if given.
 
     Parameters
     ----------
     overall : pandas.DataFrame
         Methods as rows, scores as columns (from :func:`helpers.localisation.compare_methods`).
+    intervals : pandas.DataFrame, optional
+        ``low`` and ``high`` for every (method, score) of ``overall``, drawn as
+        error bars (from :func:`helpers.localisation.bootstrap_intervals`).
     """
     scores = [s for s in SCORE_TITLES if s in overall.columns]
     if not scores:
         raise ValueError(
             f"overall has none of the score columns {list(SCORE_TITLES)}; it has {list(overall.columns)}"
         )
+    if intervals is not None:
+        wanted = pd.MultiIndex.from_product([overall.index, scores])
+        if not wanted.isin(intervals.index).all() or not {"low", "high"} <= set(intervals.columns):
+            raise ValueError(
+                "intervals must have low and high for every (method, score) of overall"
+            )
     colours = sns.color_palette(PALETTE, len(overall))
+    columns = min(2, len(scores))
+    rows = int(np.ceil(len(scores) / columns))
     figure, axes = plt.subplots(
-        1,
-        len(scores),
-        figsize=(3.4 * len(scores), 0.45 * len(overall) + 1.4),
+        rows,
+        columns,
+        figsize=(4.6 * columns + 1.2, (0.32 * len(overall) + 1.0) * rows),
         sharey=True,
+        squeeze=False,
         layout="constrained",
     )
-    for ax, score in zip(np.atleast_1d(axes), scores, strict=True):
+    for ax, score in zip(axes.ravel(), scores, strict=False):
         values = overall[score].to_numpy(dtype=float)
-        ax.barh(range(len(values)), values, color=colours)
-        for y, value in enumerate(values):
-            ax.text(value, y, f" {value:.2f}", va="center", fontsize=8)
+        ends, error = values, None
+        if intervals is not None:
+            low, high = (
+                intervals.loc[[(m, score) for m in overall.index], side].to_numpy(dtype=float)
+                for side in ("low", "high")
+            )
+            error, ends = np.array([values - low, high - values]), high
+        ax.barh(range(len(values)), values, color=colours, xerr=error, capsize=2)
+        for y, (value, end) in enumerate(zip(values, ends, strict=True)):
+            ax.text(end, y, f" {value:.2f}", va="center", fontsize=8)
         ax.set_xlim(0, 1.15)
-        ax.set_title(SCORE_TITLES[score], fontsize=9)
+        ax.set_title(SCORE_TITLES[score], fontsize=10)
         ax.set_xlabel("share" if score != "deletion_auc" else "mean probability")
-    first = np.atleast_1d(axes)[0]
-    first.set_yticks(range(len(overall)), overall.index)
-    first.invert_yaxis()
+    for ax in axes.ravel()[len(scores) :]:
+        ax.axis("off")
+    axes[0, 0].set_yticks(range(len(overall)), overall.index)  # shared by every panel
+    axes[0, 0].invert_yaxis()
+    if intervals is not None:
+        figure.suptitle("Mean over the test labels, with 95 % bootstrap intervals", fontsize=10)
     return figure
 
 
@@ -923,17 +1184,20 @@ def deletion_curves(curves: pd.DataFrame) -> Figure:
         Fraction deleted as the index, one column per method (from
         :func:`helpers.localisation.compare_methods`).
     """
-    figure, ax = plt.subplots(figsize=(7, 3.8), layout="constrained")
+    figure, ax = plt.subplots(figsize=(10, 4), layout="constrained")
     fractions = curves.index.to_numpy(dtype=float)
-    for (name, values), colour in zip(
-        curves.items(), sns.color_palette(PALETTE, curves.shape[1]), strict=True
-    ):
+    markers, dashes = "osD^vPX*", ["-", "--", ":", "-.", (0, (5, 1, 1, 1, 1, 1))]
+    for number, ((name, values), colour) in enumerate(
+        zip(curves.items(), sns.color_palette(PALETTE, curves.shape[1]), strict=True)
+    ):  # curves that coincide stay apart by their markers and dashes
         area = np.trapezoid(values.to_numpy(dtype=float), fractions)
         ax.plot(
             fractions * 100,
             values,
-            marker="o",
-            ms=3,
+            marker=markers[number % len(markers)],
+            ls=dashes[number % len(dashes)],
+            ms=7 - number % 3 * 1.5,
+            mfc="none",
             color=colour,
             label=f"{name} (AUC {area:.2f})",
         )
@@ -943,8 +1207,8 @@ def deletion_curves(curves: pd.DataFrame) -> Figure:
         ylim=(0, 1),
         title="Deletion: the faster the probability falls, the better the map",
     )
-    ax.legend(frameon=False, fontsize=8)
-    return figure
+    ax.legend(frameon=False, fontsize=10, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    return figure  # the legend right of the axes: it hides no curve
 
 
 def per_class_scores(per_class: pd.DataFrame) -> Figure:
@@ -961,10 +1225,19 @@ def per_class_scores(per_class: pd.DataFrame) -> Figure:
         raise ValueError(
             f"per_class needs (score, method) columns with scores from {list(SCORE_TITLES)}"
         )
+    columns = min(2, len(scores))
+    rows = int(np.ceil(len(scores) / columns))
     figure, axes = plt.subplots(
-        1, len(scores), figsize=(3.8 * len(scores) + 1.2, 4.4), sharey=True, layout="constrained"
-    )
-    for ax, score in zip(np.atleast_1d(axes), scores, strict=True):
+        rows,
+        columns,
+        figsize=(10, 4.2 * rows + 1.6),
+        sharey=True,
+        squeeze=False,
+        layout="constrained",
+    )  # 10 inches: the width of a notebook, so the annotations keep their size
+    for ax in axes.ravel()[len(scores) :]:
+        ax.axis("off")
+    for ax, score in zip(axes.ravel(), scores, strict=False):
         table = per_class[score]
         sns.heatmap(
             table,
@@ -974,7 +1247,7 @@ def per_class_scores(per_class: pd.DataFrame) -> Figure:
             vmin=0,
             vmax=1,
             ax=ax,
-            annot_kws={"fontsize": 7},
+            annot_kws={"fontsize": 9},
             cbar_kws={
                 "shrink": 0.7,
                 "label": "AUC (bright = low)"
@@ -982,8 +1255,12 @@ def per_class_scores(per_class: pd.DataFrame) -> Figure:
                 else "share (bright = high)",
             },
         )
-        ax.set_title(SCORE_TITLES[score], fontsize=9)
+        ax.set_title(SCORE_TITLES[score], fontsize=11)
         ax.set_xlabel("")
-        ax.tick_params(axis="x", rotation=60, labelsize=8)
         ax.set_ylabel("")
+        ax.tick_params(axis="both", labelsize=10)
+        ax.tick_params(axis="x", rotation=45)
+        plt.setp(ax.get_xticklabels(), ha="right", rotation_mode="anchor")
+    for ax in axes.ravel()[: len(scores) - columns]:
+        ax.tick_params(axis="x", labelbottom=False)  # named under the heatmap below it
     return figure

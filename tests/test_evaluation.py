@@ -198,3 +198,65 @@ def test_mistaken_for_refuses_label_sets_of_two_shapes():
         ValueError, match=r"y_pred must have the shape of y_true \(2, 10\); got \(3, 10\)"
     ):
         evaluation.mistaken_for(np.zeros((2, 10), int), np.zeros((3, 10), int))
+
+
+@pytest.fixture
+def scored() -> tuple[np.ndarray, np.ndarray]:
+    """200 synthetic composites with probabilities that rank the labels well but not perfectly, with ties."""
+    rng = np.random.default_rng(3)
+    y_true = (rng.random((200, 10)) < 0.3).astype(np.uint8)
+    noisy = 0.4 * y_true + rng.random((200, 10)) * 0.7
+    y_prob = np.clip(noisy, 0, 1).round(2)  # rounding makes ties
+    return y_true, y_prob
+
+
+def test_bootstrap_counts_count_the_draws_of_rng_choice():
+    counts = evaluation.bootstrap_counts(200, resamples=3, seed=0)
+    drawn = np.random.default_rng(0).choice(200, size=(3, 200))
+    np.testing.assert_array_equal(counts, [np.bincount(row, minlength=200) for row in drawn])
+    assert (counts.sum(axis=1) == 200).all()
+
+
+def test_percentile_interval_holds_the_middle_share_of_the_values():
+    assert evaluation.percentile_interval(np.arange(101), 0.9) == pytest.approx((5, 95))
+    with pytest.raises(ValueError, match=r"values must be one score per resample.*; got \(2, 2\)"):
+        evaluation.percentile_interval(np.zeros((2, 2)))
+
+
+def test_bootstrap_resample_scores_equal_a_report_of_the_drawn_composites(scored):
+    y_true, y_prob = scored
+    drawn = np.random.default_rng(0).choice(200, size=(3, 200))
+    counts = evaluation.bootstrap_counts(200, resamples=3, seed=0)
+    mean_ap = evaluation._weighted_mean_average_precision(y_true, y_prob, counts)
+    for row in range(3):
+        by_report = evaluation.report(y_true[drawn[row]], y_prob[drawn[row]])
+        assert mean_ap[row] == pytest.approx(by_report["mean_average_precision"], abs=1e-12)
+
+
+def test_bootstrap_intervals_equal_resampling_by_hand(scored):
+    y_true, y_prob = scored
+    intervals = evaluation.bootstrap_intervals(y_true, y_prob, resamples=500, seed=4)
+    right = (y_prob >= 0.5) == y_true
+    by_hand = {"exact_match": right.all(axis=1), "per_label_accuracy": right.mean(axis=1)}
+    for name, per_composite in by_hand.items():
+        draws = np.random.default_rng(4).choice(per_composite, size=(500, 200)).mean(axis=1)
+        assert intervals.loc[name, "low"] == pytest.approx(np.percentile(draws, 2.5))
+        assert intervals.loc[name, "high"] == pytest.approx(np.percentile(draws, 97.5))
+        assert intervals.loc[name, "value"] == pytest.approx(per_composite.mean())
+
+
+def test_bootstrap_intervals_hold_each_score_and_are_repeatable(scored):
+    intervals = evaluation.bootstrap_intervals(*scored, resamples=200)
+    assert list(intervals.index) == list(evaluation.BOOTSTRAP_SCORES)
+    assert (intervals["low"] < intervals["high"]).all()
+    assert intervals.equals(evaluation.bootstrap_intervals(*scored, resamples=200))
+
+
+def test_bootstrap_intervals_refuse_a_confidence_outside_zero_one(scored):
+    with pytest.raises(ValueError, match=r"confidence must be .*; got 95"):
+        evaluation.bootstrap_intervals(*scored, confidence=95)
+
+
+def test_bootstrap_intervals_refuse_a_single_resample(scored):
+    with pytest.raises(ValueError, match=r"resamples must be an integer of at least 2; got 1"):
+        evaluation.bootstrap_intervals(*scored, resamples=1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 
 import keras
@@ -41,10 +42,23 @@ def test_moving_the_image_slider_changes_the_figure(app):
     assert canvas_shown(app).tolist() == app.composites.images[3].tolist()
 
 
-def test_new_image_selects_its_top_predicted_label(app):
+def test_new_image_selects_the_label_with_the_highest_logit_and_lists_them_by_logit(app):
     app.image.value = 2
-    assert app.label.value == int(np.argmax(app.probabilities[2]))
-    assert len(app.label.options) == 10
+    logits = app.logits(app.composites.images[2])
+    np.testing.assert_allclose(
+        logits, cam.logits(app.model, app.composites.images[[2]])[0], atol=1e-4
+    )
+    assert app.label.value == int(np.argmax(logits))
+    assert [c for _, c in app.label.options] == list(np.argsort(-logits))
+
+
+def test_a_page_without_widgets_shows_a_picture_and_one_line(app):
+    bundle = app._repr_mimebundle_()
+    assert (
+        bundle["text/plain"] == "CAM explorer: run this notebook in JupyterLab to use its controls"
+    )
+    assert base64.b64decode(bundle["image/png"]) == app.view.value
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == app.model_id
 
 
 def test_every_display_control_redraws(app):
@@ -376,7 +390,7 @@ def test_the_figure_2_view_draws_the_top_three_labels_over_the_canvas(app):
     app.image.value = 2
     text, _ = app.picture(mode="Figure 2", covers=(0,))
     parts = app.figures["Figure 2"]
-    top = np.argsort(app.maps(parts["ax"].images[0].get_array().data).probabilities)[::-1][:3]
+    top = np.argsort(-app.logits(parts["ax"].images[0].get_array().data))[:3]
     assert [ax.get_title().split(" of ")[1].split(",")[0] for ax in parts["heat_axes"]] == [
         explorer.CLASS_NAMES[c] for c in top
     ]

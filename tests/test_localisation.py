@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+import pandas as pd
 import pytest
 
 from helpers import cam, gradcam, localisation
@@ -276,3 +277,92 @@ def test_compare_methods_gives_one_row_per_method_and_every_score(fashion_data):
             located["energy_share"]
         )
         assert table["overall"].loc[method, "box_hit"] == pytest.approx(boxed["box_hit"])
+        labels = table["per_label"][table["per_label"]["method"] == method]
+        deleted = labels.dropna(subset=["deletion_auc"])  # NaN for the labels deletion leaves out
+        assert 0 < deleted["image"].nunique() <= 3  # deletion_images
+        assert deleted["deletion_auc"].mean() == pytest.approx(
+            table["overall"].loc[method, "deletion_auc"]
+        )
+
+
+# --- bootstrap intervals ----------------------------------------------------------
+
+
+def labels_of(method: str, image: list[int], **scores) -> pd.DataFrame:
+    """A per_label table of one method: one row per label (classes 0, 1, ...), every score given or 0.5."""
+    return pd.DataFrame(
+        {
+            "method": method,
+            "image": image,
+            "class": range(len(image)),
+            **dict.fromkeys(localisation.SCORES, 0.5),
+            **scores,
+        }
+    )
+
+
+def test_bootstrap_draws_composites_with_all_their_labels():
+    # composite 0 has three labels, all hits; composite 1 one label, a miss. Drawing
+    # composites, a resample's mean is 1 (0 twice), 3/4 (each once) or 0 (1 twice).
+    table = labels_of("CAM", [0, 0, 0, 1], pointing_game=[1.0, 1.0, 1.0, 0.0])
+    intervals = localisation.bootstrap_intervals(table, resamples=2000)
+    assert tuple(intervals.loc[("CAM", "pointing_game")]) == (0.75, 0.0, 1.0)
+
+
+def test_bootstrap_intervals_leave_out_labels_without_a_score():
+    table = labels_of("CAM", [0, 1, 2, 3], deletion_auc=[0.2, 0.4, np.nan, np.nan])
+    intervals = localisation.bootstrap_intervals(table)
+    assert intervals.loc[("CAM", "deletion_auc"), "value"] == pytest.approx(0.3)
+    assert (
+        0.2
+        <= intervals.loc[("CAM", "deletion_auc"), "low"]
+        <= 0.3
+        <= intervals.loc[("CAM", "deletion_auc"), "high"]
+        <= 0.4
+    )
+
+
+def test_bootstrap_differences_are_paired_on_the_same_draws():
+    shares = np.random.default_rng(0).random(40)
+    image = list(range(40))
+    table = pd.concat(
+        [
+            labels_of("CAM", image, energy_share=shares),
+            labels_of("same", image, energy_share=shares),
+            labels_of("shifted", image, energy_share=shares + 0.1),
+        ]
+    )
+    alone = localisation.bootstrap_intervals(table).xs("energy_share", level="score")
+    paired = localisation.bootstrap_intervals(table, baseline="CAM").xs(
+        "energy_share", level="score"
+    )
+    assert list(paired.index) == ["same", "shifted"]
+    assert tuple(paired.loc["same"]) == (0, 0, 0)
+    np.testing.assert_allclose(paired.loc["shifted"], 0.1)
+    assert alone.loc["shifted", "high"] - alone.loc["shifted", "low"] > 0.1  # wide alone
+
+
+def test_bootstrap_intervals_refuse_a_table_without_scores_or_an_unknown_baseline():
+    table = labels_of("CAM", [0, 1])
+    with pytest.raises(ValueError, match=r"it lacks \['box_hit'\]"):
+        localisation.bootstrap_intervals(table.drop(columns="box_hit"))
+    with pytest.raises(ValueError, match=r"baseline must be one of \('CAM',\); got 'Grad-CAM'"):
+        localisation.bootstrap_intervals(table, baseline="Grad-CAM")
+
+
+def test_bootstrap_intervals_refuse_a_score_without_any_value():
+    table = labels_of("CAM", [0, 1], deletion_auc=[np.nan, np.nan])
+    with pytest.raises(ValueError, match="per_label has no deletion_auc value to resample"):
+        localisation.bootstrap_intervals(table)
+
+
+def test_bootstrap_intervals_refuse_methods_that_score_different_labels():
+    table = pd.concat(
+        [labels_of("CAM", [0, 1, 2]), labels_of("Grad-CAM", [0, 1, 2], box_hit=[1, 0, np.nan])]
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"every method must score the same \(image, class\) pairs for box_hit, .*"
+        r"'Grad-CAM' scores 2 pairs, 'CAM' 3",
+    ):
+        localisation.bootstrap_intervals(table, baseline="CAM")
