@@ -1,6 +1,7 @@
 # `make lab` opens the notebooks; `make test` runs ruff, every test and every
-# notebook; `make check` runs ruff and the fast unit tests, for the edit-test loop.
-# All three set everything up themselves on a fresh Debian/Ubuntu machine.
+# notebook; `make check` runs ruff and the fast unit tests, for the edit-test loop;
+# `make site` builds the web pages from the executed notebooks.
+# All four set everything up themselves on a fresh Debian/Ubuntu machine.
 
 # The newest supported Python that runs (a pyenv shim of an inactive version
 # does not), unless PYTHON=... is given: TensorFlow 2.21 has no wheel for 3.14
@@ -14,6 +15,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 TEST_INSTALLED := $(VENV)/.installed-test
+SITE_INSTALLED := $(VENV)/.installed-site
+NODE_INSTALLED := node_modules/.installed
+SITE_SOURCES := build/site-src
+SITE := build/site
 DATASET := data/multilabel-fashion-mnist
 DEBIAN_DATA := /usr/share/datasets/fashion-mnist
 IS_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo yes)
@@ -26,14 +31,15 @@ LAB_PORT ?= 8888
 LAB_ARGS ?=
 LAB_FLAGS = --ip=127.0.0.1 --port=$(LAB_PORT) $(if $(IS_ROOT),--allow-root) $(LAB_ARGS)
 
-.PHONY: lab test check lint setup setup-test python-check system-packages browser-packages data clean
+.PHONY: lab test check lint site setup setup-test setup-site python-check system-packages browser-packages node-packages data clean
 
 lab: setup data
 	$(BIN)/jupyter lab notebooks/ $(LAB_FLAGS)
 
-# Unit tests, the Binder checks and the real-browser test (its screenshots and
-# the measured memory are printed: -rP), then every notebook under strict nbval.
-test: setup-test data lint
+# Unit tests, the Binder checks and the real-browser tests, the site's among them
+# (their screenshots and the measured memory are printed: -rP), then every
+# notebook under strict nbval.
+test: setup-test data lint site
 	$(BIN)/pytest tests -rP
 	$(BIN)/pytest --nbval --nbval-current-env --nbval-cell-timeout=1800 notebooks
 
@@ -48,8 +54,17 @@ lint: setup-test
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 
+# The site (book/, Jupyter Book 1) from the committed, executed notebooks, never
+# run again, offline, into $(SITE)/_build/html; any Sphinx warning (a broken
+# link or anchor among them) fails it, and --keep-going reports them all first.
+site: $(SITE_INSTALLED) $(NODE_INSTALLED)
+	rm -rf $(SITE_SOURCES) $(SITE)
+	$(BIN)/python book/stage.py $(SITE_SOURCES)
+	$(BIN)/jupyter-book build $(SITE_SOURCES) --path-output $(SITE) --warningiserror --nitpick --keep-going --quiet
+
 setup: $(INSTALLED)
 setup-test: $(TEST_INSTALLED)
+setup-site: $(SITE_INSTALLED) $(NODE_INSTALLED)
 
 python-check:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] not in [tuple(map(int, v.split("."))) for v in "$(SUPPORTED_PYTHONS)".split()])' 2>/dev/null || { \
@@ -71,6 +86,18 @@ $(TEST_INSTALLED): requirements-test.txt $(INSTALLED)
 	$(BIN)/pip install --quiet -r requirements-test.txt
 	touch $@
 
+# ... and what only the site needs (requirements-site.txt: Jupyter Book 1).
+$(SITE_INSTALLED): requirements-site.txt $(INSTALLED)
+	$(BIN)/pip install --quiet -r requirements-site.txt
+	touch $@
+
+# The npm packages of package-lock.json: MathJax, copied into the site, and
+# axe-core, which the site's browser test runs.
+$(NODE_INSTALLED): package.json package-lock.json
+	$(MAKE) node-packages
+	npm ci --no-audit --no-fund
+	touch $@
+
 # Debian's copy of Fashion-MNIST where apt and root are at hand; elsewhere
 # Keras downloads the data on first use.
 system-packages:
@@ -88,8 +115,16 @@ else
 	@[ -x /usr/bin/chromium ] || echo "no /usr/bin/chromium: the browser test needs Debian's chromium package"
 endif
 
+# Node.js and npm, for the site and its test: Debian's where apt and root are at hand.
+node-packages:
+ifeq ($(CAN_APT),yes)
+	@command -v npm >/dev/null || { apt-get update -qq && $(APT_INSTALL) nodejs npm >/dev/null; }
+else
+	@command -v npm >/dev/null || { echo "error: npm not found: the site needs Node.js and npm (MathJax, axe-core)" >&2; exit 1; }
+endif
+
 data: setup
 	@[ -d $(DATASET)/test ] || $(BIN)/python -m helpers data --out $(DATASET)
 
 clean:
-	rm -rf $(VENV) data
+	rm -rf $(VENV) data node_modules $(SITE_SOURCES) $(SITE)
