@@ -219,27 +219,12 @@ def label_statistics(labels_by_split: dict[str, np.ndarray]) -> Figure:
     figure, (left, right) = plt.subplots(
         1, 2, figsize=(12, 3.6), gridspec_kw={"width_ratios": [1, 2]}
     )
-    sns.barplot(
-        shares,
-        x="distinct labels",
-        y="share",
-        hue="split",
-        hue_order=splits,
-        palette=colours,
-        ax=left,
-    )
+    # One colour per split, in the same order, in both panels.
+    by_split = {"hue": "split", "hue_order": splits, "palette": colours}
+    sns.barplot(shares, x="distinct labels", y="share", ax=left, **by_split)
     left.set_title("Distinct labels per composite")
     left.set_ylabel("share of composites")
-    sns.barplot(
-        prevalence,
-        x="class",
-        y="share of images",
-        hue="split",
-        hue_order=splits,
-        palette=colours,
-        ax=right,
-        legend=False,
-    )
+    sns.barplot(prevalence, x="class", y="share of images", ax=right, legend=False, **by_split)
     right.set_title("How often each class is present")
     right.tick_params(axis="x", rotation=35)
     right.set_xlabel("")
