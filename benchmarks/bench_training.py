@@ -22,15 +22,22 @@ the same network computing in bfloat16 (Keras' ``mixed_bfloat16`` policy),
 which the recipes train with where the processor has bfloat16 instructions.
 
 ``--search ARM,ARM --seeds 0,1,2`` runs recipe candidates (:data:`SEARCH_ARMS`)
-with each training seed, each run in a fresh process, and prints for each arm
-the mean and spread over the seeds of the test exact match at each minute:
-the test score of the epoch with the best validation exact match so far, as
-a run stopped then would keep it. Runs are trained on the splits of their seed
-and scored on the test split of seed 0 (Fashion-MNIST test products only, so
-leak-free for every seed). ``--save FILE`` keeps the runs as JSON, and
-``--figure FILE`` draws the frontier from them (runs saved by earlier
-searches stay in the file; a new run of the same arm and seed replaces its);
-``--keep DIR`` saves the trained networks (for ``bench_test_time.py``).
+with each training seed, each run in a fresh process, and scores them on
+*validation* only: each run trains on the splits of its seed and keeps its
+best validation epoch; the table gives, per arm, the mean and spread over the
+seeds of the best validation exact match reached by each minute, then the
+kept epoch's validation exact match, per-label accuracy and mAP. An arm beats
+``--base`` (default: the current default recipe's arm) only when its mean
+exceeds the base's by more than the larger of the two spreads. The test split
+is never read. ``--save FILE`` keeps the runs as JSON, and ``--figure FILE``
+draws the frontier from them (a new run of the same arm and seed replaces its
+old one); ``--keep DIR`` saves the trained networks (for ``bench_test_time.py``).
+
+``--final ARM --seeds 0,1,2`` trains a chosen arm and scores it once on the
+test split of seed 0 (Fashion-MNIST test products only, so leak-free for every
+seed), each run with its 95 % bootstrap interval
+(:func:`helpers.evaluation.bootstrap_intervals`).
+Runs saved before 2026-12-06 were scored on test (``search_runs_scored_on_test.json``).
 """
 
 from __future__ import annotations
@@ -90,7 +97,7 @@ SEARCH_ARMS = {  # name: changes to SEARCH_BASE
     "folded (80 epochs)": {},
     "folded (50 epochs)": {"epochs": 50},  # the default recipe until the first search (2026-12-01)
     # "EMA 0.99" and "label smoothing 0.1" lost (benchmarks/README.md); their
-    # knobs left the recipes, and their runs stay in search_runs.json.
+    # knobs left the recipes, and their runs stay in search_runs_scored_on_test.json.
     # A 3x3 convolution over the whole 32 x 128 canvas, pooled, before the default's blocks (no fold).
     "full-resolution first block": {"fold": 1, "blocks": ((24,), (32, 48), (96,))},
     "full-resolution first block (70 epochs)": {
@@ -101,64 +108,63 @@ SEARCH_ARMS = {  # name: changes to SEARCH_BASE
 }
 
 
-def search_run(arm: str, seed: int, keep: str | None = None) -> dict:
-    """Train one arm with one training seed.
+SCORES = ("exact_match", "per_label_accuracy", "mean_average_precision")
 
-    Returns its per-epoch seconds, validation and test exact match, and final test scores.
 
+def search_run(arm: str, seed: int, keep: str | None = None, final: bool = False) -> dict:
+    """Train one arm with one training seed; score its kept epoch on validation (or, ``final``, on test).
+
+    Returns its per-epoch seconds and validation exact match, and the kept
+    network's scores on its seed's validation split (``val_*``); with
+    ``final``, its test scores with their 95 % intervals instead (``test``).
     With ``keep``, the trained network is saved there as ``{arm}-seed{seed}.keras``.
     """
     recipe = dataclasses.replace(SEARCH_BASE, **SEARCH_ARMS[arm])
     data = fashion.load()
     splits = dataset.load_splits() if seed == 0 else composite.standard_splits(data, seed)
-    test = dataset.load_splits(splits=("test",))["test"]
-    scores = TestCurve(test, budget=float("inf"))
     network, history = training.train(
-        recipe,
-        splits["train"],
-        splits["val"],
-        fashion=data[0],
-        seed=seed,
-        verbose=0,
-        callbacks=[scores],
+        recipe, splits["train"], splits["val"], fashion=data[0], seed=seed, verbose=0
     )
-    final = evaluation.report(test.labels, network.predict(test.images, batch_size=500, verbose=0))
     if keep:
         model.save(network, Path(keep) / f"{arm}-seed{seed}.keras")
-    return {
+    run = {
         "arm": arm,
         "seed": seed,
-        "seconds": [t for t, _ in scores.points],
+        "seconds": history["seconds"],
         "val": history["val_exact_match"],
-        "test": [e for _, e in scores.points],
-        **{
-            k: float(final[k])
-            for k in ("exact_match", "per_label_accuracy", "mean_average_precision")
-        },
     }
+    if final:
+        test = dataset.load_splits(splits=("test",))["test"]
+        probabilities = network.predict(test.images, batch_size=500, verbose=0)
+        intervals = evaluation.bootstrap_intervals(test.labels, probabilities)
+        return {**run, "test": intervals.to_dict(orient="index")}
+    val = splits["val"]
+    scores = evaluation.report(val.labels, network.predict(val.images, batch_size=500, verbose=0))
+    return {**run, **{f"val_{name}": float(scores[name]) for name in SCORES}}
 
 
 def kept_by_minute(run: dict, minutes: int) -> list[float]:
-    """The test exact match of the best validation epoch finished by the end of each minute.
+    """The best validation exact match of the epochs finished by the end of each minute.
 
     nan before the first epoch and after the run.
     """
     kept = []
     for minute in range(1, minutes + 1):
-        done = [i for i, t in enumerate(run["seconds"]) if t <= minute * 60]
+        done = [run["val"][i] for i, t in enumerate(run["seconds"]) if t <= minute * 60]
         running = (minute - 1) * 60 < run["seconds"][-1]
-        kept.append(
-            run["test"][max(done, key=lambda i: run["val"][i])]
-            if done and running
-            else float("nan")
-        )
+        kept.append(max(done) if done and running else float("nan"))
     return kept
 
 
 def search(
-    arms: list[str], seeds: list[int], save: str | None, keep: str | None = None
+    arms: list[str],
+    seeds: list[int],
+    save: str | None,
+    keep: str | None = None,
+    final: bool = False,
+    base: str | None = None,
 ) -> list[dict]:
-    """Run every arm with every seed, each in a fresh process; print the table per minute and the final scores."""
+    """Run every arm with every seed, each in a fresh process; print the validation table (or the test scores)."""
     runs = []
     for arm in arms:
         for seed in seeds:
@@ -170,6 +176,7 @@ def search(
                 "--seeds",
                 str(seed),
                 *(["--keep", keep] if keep else []),
+                *(["--final-run"] if final else []),
             ]
             runs.append(
                 json.loads(
@@ -178,11 +185,7 @@ def search(
                     ).stdout.splitlines()[-1]
                 )
             )
-            print(
-                f"{arm} seed {seed}: test exact match {runs[-1]['exact_match']:.3f}, "
-                f"{runs[-1]['seconds'][-1] / 60:.1f} min",
-                flush=True,
-            )
+            print(f"{arm} seed {seed}: {runs[-1]['seconds'][-1] / 60:.1f} min", flush=True)
             if save:  # added to the runs already there, replacing a run of the same arm and seed
                 kept = [
                     run
@@ -190,15 +193,31 @@ def search(
                     if (run["arm"], run["seed"]) != (arm, seed)
                 ]
                 Path(save).write_text(json.dumps([*kept, runs[-1]]))
-    report_search(runs)
+    if final:
+        report_final(runs)
+    else:
+        report_search(runs, base)
     return runs
 
 
-def report_search(runs: list[dict]) -> None:
-    """Print, per arm, mean and spread (min-max) of the kept test exact match at each minute, then the final scores."""
+def report_final(runs: list[dict]) -> None:
+    """Print each final run's test scores with their 95 % intervals."""
+    for run in runs:
+        scores = "; ".join(
+            f"{name} {run['test'][name]['value']:.3f} "
+            f"({run['test'][name]['low']:.3f}-{run['test'][name]['high']:.3f})"
+            for name in SCORES
+        )
+        print(f"{run['arm']} seed {run['seed']}, test split of seed 0: {scores}")
+
+
+def report_search(runs: list[dict], base: str | None = None) -> None:
+    """Print, per arm, mean and spread (min-max) of the best validation exact match by each minute,
+    then the kept epochs' validation scores, and whether each arm beats ``base`` by more than the spreads."""
     arms = list(dict.fromkeys(run["arm"] for run in runs))
     minutes = int(np.ceil(max(run["seconds"][-1] for run in runs) / 60))
     widths = [max(26, len(arm) + 2) for arm in arms]
+    print("validation exact match, best epoch so far")
     print(
         f"{'minute':>6}"
         + "".join(f"{arm:>{width}}" for arm, width in zip(arms, widths, strict=True))
@@ -218,23 +237,30 @@ def report_search(runs: list[dict]) -> None:
             f"{minute:>6}"
             + "".join(f"{cell:>{width}}" for cell, width in zip(cells, widths, strict=True))
         )
+    exact = {arm: [run["val_exact_match"] for run in runs if run["arm"] == arm] for arm in arms}
     for arm in arms:
         mine = [run for run in runs if run["arm"] == arm]
-        scores = {
-            k: [run[k] for run in mine]
-            for k in ("exact_match", "per_label_accuracy", "mean_average_precision")
-        }
         print(
             f"{arm}: seeds {[run['seed'] for run in mine]}, "
-            f"minutes {[round(run['seconds'][-1] / 60, 1) for run in mine]}; "
+            f"minutes {[round(run['seconds'][-1] / 60, 1) for run in mine]}; validation "
             + "; ".join(
-                f"{k} mean {np.mean(v):.3f} ({min(v):.3f}-{max(v):.3f})" for k, v in scores.items()
+                f"{name} mean {np.mean(values):.3f} ({min(values):.3f}-{max(values):.3f})"
+                for name in SCORES
+                for values in [[run[f"val_{name}"] for run in mine]]
             )
         )
+    if base in exact:
+        for arm in arms:
+            if arm == base:
+                continue
+            gain = np.mean(exact[arm]) - np.mean(exact[base])
+            spread = max(np.ptp(exact[arm]), np.ptp(exact[base]))
+            verdict = "beats it" if gain > spread else "does not beat it"
+            print(f"{arm} against {base}: {gain:+.3f} against a spread of {spread:.3f}: {verdict}")
 
 
 def frontier_figure(runs: list[dict], path: str) -> None:
-    """Kept test exact match against training minutes.
+    """Best validation exact match so far against training minutes.
 
     One line per arm (mean of the seeds), a band from the lowest to the highest seed.
     """
@@ -255,12 +281,11 @@ def frontier_figure(runs: list[dict], path: str) -> None:
         seeds = f"{len(curves)} seed" + ("s" if len(curves) > 1 else "")
         ax.plot(steps[running], curves.mean(axis=0), marker="o", label=f"{arm} ({seeds})")
         ax.fill_between(steps[running], curves.min(axis=0), curves.max(axis=0), alpha=0.2)
-    ax.axhline(0.70, color="black", linestyle="--", linewidth=1, label="target 0.70")
     ax.axvline(10, color="grey", linestyle=":", linewidth=1, label="budget 10 minutes")
     ax.set(
         xlabel="training minutes (this machine)",
-        ylabel="test exact match (best validation epoch so far)",
-        title="Recipe search: exact match per CPU minute",
+        ylabel="validation exact match (best epoch so far)",
+        title="Recipe search on validation: exact match per CPU minute",
     )
     ax.legend()
     figure.savefig(path, dpi=100)
@@ -398,35 +423,43 @@ def main() -> None:
     parser.add_argument(
         "--seeds", default="0,1,2", help="training seeds for --search (default: %(default)s)"
     )
-    parser.add_argument("--save", help="with --search: keep the runs as JSON in this file")
+    parser.add_argument(
+        "--base",
+        default="folded (80 epochs)",
+        help="with --search: the arm the others must beat (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--final", help="comma-separated arms to train with each seed and score once on test"
+    )
+    parser.add_argument("--save", help="with --search or --final: keep the runs as JSON here")
     parser.add_argument("--keep", help="with --search: save each run's network in this folder")
     parser.add_argument(
         "--figure",
         help="draw the frontier (PNG) from the runs in --save's file, and print their table",
     )
     parser.add_argument("--search-run", help=argparse.SUPPRESS)  # one run, in its own process
+    parser.add_argument("--final-run", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--network", choices=tuple(NETWORKS), help=argparse.SUPPRESS)
     parser.add_argument("--pipeline", choices=(PYDATASET, TF_DATA), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.search_run:
-        print(json.dumps(search_run(args.search_run, int(args.seeds), args.keep)))
+        run = search_run(args.search_run, int(args.seeds), args.keep, args.final_run)
+        print(json.dumps(run))
         return
-    if args.search:
-        unknown = set(args.search.split(",")) - set(SEARCH_ARMS)
+    if args.search or args.final:
+        arms = (args.search or args.final).split(",")
+        unknown = set(arms) - set(SEARCH_ARMS)
         if unknown:
             parser.error(
-                f"--search takes comma-separated arms of {sorted(SEARCH_ARMS)}; got {sorted(unknown)}"
+                f"--search and --final take comma-separated arms of {sorted(SEARCH_ARMS)}; "
+                f"got {sorted(unknown)}"
             )
-        search(
-            args.search.split(","),
-            [int(seed) for seed in args.seeds.split(",")],
-            args.save,
-            args.keep,
-        )
+        seeds = [int(seed) for seed in args.seeds.split(",")]
+        search(arms, seeds, args.save, args.keep, final=bool(args.final), base=args.base)
         return
     if args.figure:
         runs = json.loads(Path(args.save).read_text())
-        report_search(runs)
+        report_search(runs, args.base)
         frontier_figure(runs, args.figure)
         return
     if args.network:
