@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
-from matplotlib import patheffects
+from matplotlib import patheffects, ticker
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -491,7 +491,15 @@ def training_history(history: dict[str, list[float]], title: str | None = None) 
     marker = {"marker": "o", "ms": 3} if len(epochs) < 10 else {}
     loss_ax.plot(epochs, history["loss"], label="training", **marker)
     loss_ax.plot(epochs, history["val_loss"], label="validation", **marker)
-    loss_ax.set(title="Loss", xlabel="epoch", ylabel="loss")
+    loss_ax.set(
+        title="Loss, training and validation (log scale)",
+        xlabel="epoch",
+        ylabel="binary cross-entropy",
+        yscale="log",
+    )
+    loss_ax.yaxis.set_major_locator(ticker.LogLocator(subs=(1, 2, 5)))
+    loss_ax.yaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))  # 0.2, not 2 x 10^-1
+    loss_ax.yaxis.set_minor_formatter(ticker.NullFormatter())
     loss_ax.legend()
     scores = {
         "per_label_accuracy": ("per-label accuracy, training", "-"),
@@ -502,6 +510,19 @@ def training_history(history: dict[str, list[float]], title: str | None = None) 
     for (key, (label, line)), colour in zip(scores.items(), colours, strict=False):
         if key in history:
             score_ax.plot(epochs, history[key], label=label, linestyle=line, color=colour, **marker)
+    if "val_exact_match" in history:
+        best = int(np.argmax(history["val_exact_match"]))
+        score_ax.plot(
+            epochs[best], history["val_exact_match"][best], "o", color="black", ms=5, zorder=3
+        )
+        score_ax.annotate(
+            f"best validation exact match, epoch {epochs[best]}",
+            (epochs[best], history["val_exact_match"][best]),
+            xytext=(0, 8),
+            textcoords="offset points",
+            ha="right" if best > len(epochs) / 2 else "left",
+            fontsize=8,
+        )
     score_ax.set(
         title="Per-label accuracy flatters; exact match does not",
         xlabel="epoch",

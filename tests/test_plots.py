@@ -192,7 +192,8 @@ def test_training_history_draws_the_history_it_is_given():
     }
     figure = plots.training_history(history)
     loss_ax, score_ax = figure.axes
-    assert loss_ax.get_title() == "Loss" and loss_ax.get_xlabel() == "epoch"
+    assert loss_ax.get_title().startswith("Loss") and loss_ax.get_xlabel() == "epoch"
+    assert loss_ax.get_yscale() == "log"
     assert [list(line.get_ydata()) for line in loss_ax.get_lines()] == [
         history["loss"],
         history["val_loss"],
@@ -202,6 +203,15 @@ def test_training_history_draws_the_history_it_is_given():
     assert [text.get_text() for text in score_ax.get_legend().get_texts()][
         2
     ] == "exact match, validation"
+
+
+def test_training_history_marks_the_best_validation_epoch():
+    history = {"loss": [0.5, 0.3, 0.2], "val_loss": [0.45, 0.35, 0.3]}
+    history["val_exact_match"] = [0.1, 0.6, 0.4]
+    score_ax = plots.training_history(history).axes[1]
+    marked = score_ax.get_lines()[-1]
+    assert (list(marked.get_xdata()), list(marked.get_ydata())) == ([2], [0.6])
+    assert [text.get_text() for text in score_ax.texts] == ["best validation exact match, epoch 2"]
 
 
 def test_training_history_draws_only_the_scores_a_softmax_head_logs():
