@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
+
 import keras
 import numpy as np
 import pytest
@@ -238,3 +241,25 @@ def test_grad_cam_refuses_canvases_the_network_was_not_trained_on():
         r"so that its maps line up with the product boxes; got \(2, 32, 96\)",
     ):
         gradcam.grad_cam(network, np.zeros((2, 32, 96), np.uint8), "all")
+
+
+def test_the_compiled_gradient_reads_the_weights_of_each_call(images):
+    network = tiny_model()
+    first = gradcam.grad_cam(network, images, "all", layer="conv1", normalize="none").maps
+    for layer in (network.get_layer("last_conv"), network.layers[-1]):
+        layer.set_weights([w * 1.5 + 0.01 for w in layer.get_weights()])
+    again = gradcam.grad_cam(network, images, "all", layer="conv1", normalize="none").maps
+    fresh = keras.models.clone_model(network)  # a new model: nothing compiled for it yet
+    fresh.set_weights(network.get_weights())
+    expected = gradcam.grad_cam(fresh, images, "all", layer="conv1", normalize="none").maps
+    assert not np.allclose(first, again)
+    np.testing.assert_allclose(again, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_the_compiled_gradient_does_not_keep_its_model_alive(images):
+    network = tiny_model()
+    gradcam.grad_cam(network, images, np.full(len(images), 3))
+    alive = weakref.ref(network)
+    del network
+    gc.collect()
+    assert alive() is None
