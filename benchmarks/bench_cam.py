@@ -31,7 +31,8 @@ def redraw_kinds(app: explorer.Explorer) -> list[tuple[str, dict, list]]:
     A new composition is one not shown before, so its forward pass (or
     gradient) is timed with it; before each cover move the explorer forgets
     what it computed, so the covered and the uncovered canvas are computed
-    anew (two forward passes: the bars show both).
+    anew (two forward passes: the bars and the maps show both). Every redraw
+    draws the boxes and scores the maps shown (``helpers.localisation``).
     """
     products = range(1, MOVES + 1)
 
@@ -39,8 +40,17 @@ def redraw_kinds(app: explorer.Explorer) -> list[tuple[str, dict, list]]:
         app.computed.clear()  # microseconds
         app.covers[1].value = not app.covers[1].value
 
+    def boxes() -> None:
+        app.boxes.value = not app.boxes.value
+
     return [
-        ("test image (CAM, precomputed)", {}, setters(app.image, range(1, MOVES + 1))),
+        ("test image by number (CAM, precomputed)", {}, setters(app.image, range(1, MOVES + 1))),
+        (
+            "next in a filter (CAM maps off their product)",
+            {"show": explorer.OFF_PRODUCT},
+            setters(app.position, range(2, MOVES + 2)),
+        ),
+        ("boxes off or on", {}, [boxes] * MOVES),
         (
             "label",
             {},
@@ -92,6 +102,11 @@ def redraw_kinds(app: explorer.Explorer) -> list[tuple[str, dict, list]]:
             {"mode": "Figure 2", "source": "composed", "method": "Grad-CAM"},
             setters(app.slot_products[0], range(100, 100 + MOVES)),
         ),
+        (
+            "Figure 2 view, maps of other labels",
+            {"mode": "Figure 2"},
+            setters(app.pick, [explorer.FIGURE2_LABELS[(i + 1) % 3] for i in range(MOVES)]),
+        ),
     ]
 
 
@@ -107,6 +122,8 @@ def time_redraws(app: explorer.Explorer) -> list[tuple[str, float, float]]:
             "mode": "one label",
             "method": "CAM",
             "layer": model.LAST_CONV,
+            "boxes": True,
+            "pick": explorer.FIGURE2_LABELS[0],
             **settings,
         }.items():
             getattr(app, control).value = value

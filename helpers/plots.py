@@ -11,11 +11,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
-from matplotlib import patheffects, ticker
+from matplotlib import patheffects, ticker, transforms
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from helpers._checks import check_scalar
+from helpers._checks import check_choice, check_scalar
 from helpers.composite import EMPTY, Composites
 from helpers.fashion import CLASS_NAMES, NUM_CLASSES
 
@@ -696,57 +696,175 @@ def update_probability_bars(
         legend.texts[-1].set_text("" if before is None else "before covering")
 
 
+EXPLORER_VIEWS = ("one label", "before and after", "Figure 2", "Figure 2, covered")
+"""The explorer's layouts: one map; the same map before and after covering; the study's Figure 2
+(its bars with the values before covering, or without)."""
+EXPLORER_DPI = 160  # twice the 80 pixels per inch the page shows it at: crisp on dense screens
+BOX_LINES = {"shown": "-", "other": (0, (3, 2))}
+"""Boxes of the label shown solid, the others dashed (white: no colour of the bars' outcomes)."""
+
+
+def box_artists(ax: plt.Axes, slots: int, names: bool) -> list[tuple[plt.Rectangle, plt.Text]]:
+    """Add ``slots`` hidden boxes (and names under the axes, on two alternating lines) to update later.
+
+    :func:`update_boxes` moves and shows them; without ``names`` the texts stay empty.
+    """
+    artists = []
+    for slot in range(slots):
+        box = plt.Rectangle((0, 0), 1, 1, fill=False, color="white", lw=1.2, visible=False)
+        ax.add_patch(box)
+        below = transforms.offset_copy(
+            ax.get_xaxis_transform(), fig=ax.get_figure(), y=-2 - 11 * (slot % 2), units="points"
+        )
+        name = ax.text(0, 0, "", transform=below, ha="center", va="top", fontsize=9)
+        name.set_visible(names)
+        artists.append((box, name))
+    return artists
+
+
+def update_boxes(
+    artists: list[tuple[plt.Rectangle, plt.Text]],
+    items: np.ndarray,
+    boxes: np.ndarray,
+    label: int | None = None,
+    visible: bool = True,
+) -> None:
+    """Outline one canvas's products (``items`` (S,), ``boxes`` (S, 4)) on artists of :func:`box_artists`.
+
+    Empty slots are hidden; the boxes of class ``label`` are drawn solid, the others dashed.
+    """
+    for (box, name), c, (x0, y0, x1, y1) in zip(artists, items, boxes, strict=True):
+        shown = visible and c != EMPTY
+        box.set_visible(shown)
+        name.set_text(CLASS_NAMES[c] if shown else "")
+        if shown:
+            box.set_bounds(x0 - 0.5, y0 - 0.5, x1 - x0, y1 - y0)
+            box.set_linestyle(BOX_LINES["shown" if c == label else "other"])
+            name.set_x((x0 + x1 - 1) / 2)
+
+
+class Blitted:
+    """A figure laid out once and redrawn fast: its changing artists over a saved background (blitting).
+
+    Parameters
+    ----------
+    figure : Figure
+        Laid out already (its layout engine set to ``"none"``).
+    changing : list of Artist
+        The artists a redraw changes, in drawing order; the rest of the figure
+        is drawn once into the background.
+    """
+
+    def __init__(self, figure: Figure, changing: list):
+        self.figure, self.changing, self.key = figure, changing, None
+        for artist in changing:
+            artist.set_animated(True)
+        self.canvas = FigureCanvasAgg(figure)
+
+    def draw(self, key: object = None) -> None:
+        """Draw the changing artists over the background, into ``canvas``.
+
+        ``key`` says what the background shows (a colour bar's range, say): a
+        new key draws the whole figure and keeps it as the background.
+        """
+        if key != self.key or self.key is None:
+            self.canvas.draw()
+            self.background, self.key = self.canvas.copy_from_bbox(self.figure.bbox), key
+        else:
+            self.canvas.restore_region(self.background)
+        renderer = self.canvas.get_renderer()
+        for artist in self.changing:
+            if artist.get_visible():
+                artist.draw(renderer)
+
+
 def explorer_figure(
-    view: str, canvas_shape: tuple[int, int], threshold: float, longest_title: str, top_k: int = 3
+    view: str,
+    canvas_shape: tuple[int, int],
+    threshold: float,
+    longest_title: str,
+    maps_shown: int = 4,
+    slots: int = 4,
 ) -> dict:
     """Lay out one view of the explorer once, for :class:`helpers.explorer.Explorer` to update in place.
 
     ``"one label"``: one map over the canvas beside the probability bars;
-    ``"Figure 2"``: :func:`figure2`'s layout with ``top_k`` maps. The layout
-    is computed with the longest texts, then frozen: redraws keep it (much
-    faster than laying out again); ``longest_title`` is the longest a map's title gets.
+    ``"before and after"``: that map before covering above the one after;
+    ``"Figure 2"``: :func:`figure2`'s layout with ``maps_shown`` maps (``"Figure 2, covered"``:
+    its bars with the values before covering). Each
+    map (and Figure 2's canvas) has ``slots`` hidden boxes of
+    :func:`box_artists`. The layout is computed with the longest texts, then
+    frozen: redraws keep it (much faster than laying out again);
+    ``longest_title`` is the longest a map's title gets. The figure is
+    :data:`EXPLORER_DPI`, for a page that shows it at half its pixels.
 
     Returns
     -------
     dict
-        ``figure``; ``ax`` (the axes with the bare canvas, or the one map);
+        ``figure``; ``ax`` (the axes with the bare canvas, or the map after covering);
         ``heat_axes`` and ``heats`` (map axes and their heatmap artists);
-        ``bars`` (axes of :func:`probability_bars`, drawn with ``before``); ``colorbar``.
+        ``boxes`` (per axes, its box artists); ``bars`` (axes of
+        :func:`probability_bars`, drawn with ``before``); ``colorbar``; ``blitted`` (a
+        :class:`Blitted` that redraws the maps, the canvas and the bars over the rest).
     """
+    check_choice(view, "view", EXPLORER_VIEWS)
     blank = np.zeros(canvas_shape)
-    if view == "one label":
-        figure = Figure(figsize=(10, 3.6), dpi=80, layout="constrained")
-        ax, bars = figure.subplots(1, 2, width_ratios=[3.2, 1])
-        heat_axes = [ax]
-    else:
-        figure = Figure(figsize=(10, 5.6), dpi=80, layout="constrained")
-        ax, bars, heat_axes = figure2_axes(figure, top_k)
+    if view.startswith("Figure 2"):
+        figure = Figure(figsize=(8, 1.1 * maps_shown + 2.6), dpi=EXPLORER_DPI, layout="constrained")
+        ax, bars, heat_axes = figure2_axes(figure, maps_shown)
         show_canvas(ax, blank)
+    else:
+        figure = Figure(
+            figsize=(10, 3.9 if view == "one label" else 5.6),
+            dpi=EXPLORER_DPI,
+            layout="constrained",
+        )
+        layout = (
+            [["after", "bars"]] if view == "one label" else [["before", "bars"], ["after", "bars"]]
+        )
+        axes = figure.subplot_mosaic(layout, width_ratios=[3.2, 1])
+        ax, bars = axes["after"], axes["bars"]
+        heat_axes = [axes["before"], ax] if view == "before and after" else [ax]
     heats = [overlay(heat_ax, blank, blank) for heat_ax in heat_axes]
+    named = {ax} if view.startswith("Figure 2") else set(heat_axes)
+    boxes = {each: box_artists(each, slots, each in named) for each in {ax, *heat_axes}}
+    for artists in boxes.values():
+        for _, name in artists:
+            name.set_text("T-shirt/top")  # the longest name, for the layout
     where = (
-        {"ax": ax, "shrink": 0.9}
-        if view == "one label"
-        else {"ax": heat_axes, "location": "bottom", "shrink": 0.6, "aspect": 40}
+        {"ax": heat_axes, "location": "bottom", "shrink": 0.6, "aspect": 40}
+        if view.startswith("Figure 2")
+        else {"ax": heat_axes, "shrink": 0.9}
     )
     colorbar = heat_axes[0].get_figure().colorbar(heats[0], label="scaled activation", **where)
-    probability_bars(
-        bars, np.ones(NUM_CLASSES), np.zeros(NUM_CLASSES), threshold, before=np.ones(NUM_CLASSES)
-    )
+    covered = view in ("before and after", "Figure 2, covered")
+    ones = np.ones(NUM_CLASSES)
+    probability_bars(bars, ones, np.zeros(NUM_CLASSES), threshold, before=ones)
+    update_probability_bars(bars, ones, np.zeros(NUM_CLASSES), ones if covered else None)
     bars.set_xlabel("")  # the title says it; the legend needs the room
-    bars.set_title(" ", fontsize=9)
-    if view != "one label":
-        ax.set_title("the caption\nand the true labels", fontsize=9)  # two lines
+    bars.set_title(
+        "probabilities, before \u2192 after covering" if covered else "probabilities", fontsize=10
+    )
+    if view.startswith("Figure 2"):
+        ax.set_title("the caption\nand the true labels", fontsize=10)  # two lines
     for heat_ax in heat_axes:
-        heat_ax.set_title(longest_title, fontsize=9)
+        heat_ax.set_title(longest_title, fontsize=10)
     FigureCanvasAgg(figure).draw()
     figure.set_layout_engine("none")
+    in_bars = [*bars.patches, *bars.lines, *bars.spines.values(), *bars.texts, bars.yaxis]
+    changing = [  # the bars' artists in the order a full draw takes them: by zorder
+        *dict.fromkeys([ax, *heat_axes]),
+        *sorted(in_bars, key=lambda artist: artist.get_zorder()),
+    ]
     return {
         "figure": figure,
         "ax": ax,
         "heat_axes": heat_axes,
         "heats": heats,
+        "boxes": boxes,
         "bars": bars,
         "colorbar": colorbar,
+        "blitted": Blitted(figure, changing),
     }
 
 

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import base64
+import io
 import re
 
 import keras
 import numpy as np
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import to_hex
+from PIL import Image
 
-from helpers import cam, explorer, gradcam
+from helpers import cam, explorer, gradcam, localisation, plots
 from helpers.composite import EMPTY
 from helpers.model import build_gap_cnn
 
@@ -28,14 +32,27 @@ def app(network, splits):
 
 
 def canvas_shown(app) -> np.ndarray:
-    return app.figures[app.mode.value]["ax"].images[0].get_array()
+    return app.figures[app.drawn]["ax"].images[0].get_array()
 
 
-def test_explorer_renders_a_png(app):
-    assert app.view.value[:8] == b"\x89PNG\r\n\x1a\n"
+def app_matching(app, show: str) -> np.ndarray:
+    return explorer.matching_images(
+        app.composites.labels, app.probabilities, show, misses=app.misses
+    )
 
 
-def test_moving_the_image_slider_changes_the_figure(app):
+def drawn(app) -> dict:
+    """The parts of the figure drawn last."""
+    return app.figures[app.drawn]
+
+
+def test_explorer_renders_a_lossless_webp_at_twice_the_width_it_shows(app):
+    shown = Image.open(io.BytesIO(app.view.value))
+    assert shown.format == "WEBP"
+    assert shown.width == 2 * int(app.view.layout.width.removesuffix("px"))
+
+
+def test_going_to_an_image_by_number_changes_the_figure(app):
     before = app.view.value
     app.image.value = 3
     assert app.view.value != before
@@ -53,11 +70,17 @@ def test_new_image_selects_the_label_with_the_highest_logit_and_lists_them_by_lo
 
 
 def test_a_page_without_widgets_shows_a_picture_and_one_line(app):
-    bundle = app._repr_mimebundle_()
+    bundle, metadata = app._repr_mimebundle_()
+    assert metadata == {"image/png": {"width": 800}}  # half its pixels: crisp on dense screens
     assert (
         bundle["text/plain"] == "CAM explorer: run this notebook in JupyterLab to use its controls"
     )
-    assert base64.b64decode(bundle["image/png"]) == app.view.value
+    stored, shown = (
+        Image.open(io.BytesIO(data))
+        for data in (base64.b64decode(bundle["image/png"]), app.view.value)
+    )
+    assert stored.format == "PNG"
+    assert np.array_equal(np.asarray(stored), np.asarray(shown.convert("RGB")))  # both lossless
     assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == app.model_id
 
 
@@ -67,13 +90,16 @@ def test_every_display_control_redraws(app):
         (app.opacity, 0.2),
         (app.scale, "raw"),
         (app.method, "Grad-CAM"),
+        (app.boxes, False),
         (app.mode, "Figure 2"),
+        (app.pick, "true labels"),
     )
     for control, value in changes:
         before = app.view.value
         control.value = value
         assert app.view.value != before, control.description
     app.mode.value, app.method.value, app.scale.value = "one label", "CAM", "per image"
+    app.boxes.value, app.pick.value = True, "top 3 by logit"
 
 
 def test_summary_marks_hits_false_alarms_and_misses():
@@ -83,10 +109,21 @@ def test_summary_marks_hits_false_alarms_and_misses():
     probabilities[[1, 3]] = 0.9
     text = explorer.verdict(truth, probabilities)
     assert (
-        "&#10003; Trouser 0.90" in text
-        and "Dress 0.90 (not present)" in text
-        and "Bag 0.10 (missed)" in text
+        "&#10003; Trouser 0.900" in text
+        and "Dress 0.900 (false alarm)" in text
+        and "Bag 0.100 (missed)" in text
     )
+    colours = {  # one meaning per colour: the bars' outcome colours
+        name: to_hex(plots.OUTCOMES[outcome])
+        for name, outcome in (
+            ("Trouser", "true, predicted"),
+            ("Dress", "false alarm"),
+            ("Bag", "true, missed"),
+        )
+    }
+    for name, colour in colours.items():
+        assert re.search(f"<span style='color:{colour}'>[^<]*{name}", text), name
+    assert len(set(colours.values())) == 3
 
 
 def test_matching_images_selects_mistakes_against_a_hand_count():
@@ -107,29 +144,43 @@ def test_matching_images_selects_mistakes_against_a_hand_count():
 
 
 def test_the_filter_sets_the_count_and_the_slider_moves_within_it(app):
+    app.image.value = 0
     wrong = explorer.matching_images(app.composites.labels, app.probabilities, "wrong label sets")
+    assert len(wrong) > 1
     app.show.value = "wrong label sets"
     assert app.count.value == f"{len(wrong)} of 6 images"
-    assert app.image.max == len(wrong) - 1 and app.index == wrong[0]
-    if len(wrong) > 1:
-        before = app.view.value
-        app.image.value = 1
-        assert app.index == wrong[1] and app.view.value != before
-        assert app.figures["one label"]["ax"].get_title().startswith(f"image {wrong[1]}\n")
-    app.show.value = "all"
-    assert app.image.max == 5 and app.index == 0
+    assert app.position.max == len(wrong) and app.index == wrong[0] and app.position.value == 1
+    before = app.view.value
+    app.position.value = 2
+    assert app.index == app.image.value == wrong[1] and app.view.value != before
+    assert drawn(app)["ax"].get_title().startswith(f"image {wrong[1]}\n")
+    app.show.value = "all"  # keeps the image shown, now at its place among all
+    assert app.position.max == 6 and app.index == wrong[1] and app.position.value == wrong[1] + 1
+
+
+def test_going_to_a_number_the_filter_leaves_out_shows_it_under_all(app):
+    show, wrong = next(
+        (name, found)
+        for name in explorer.FILTERS[1:]
+        if 0 < len(found := app_matching(app, name)) < 6
+    )
+    outside = next(i for i in range(6) if i not in wrong)
+    app.show.value = show
+    app.image.value = int(wrong[-1])  # inside the filter: its position there
+    assert app.show.value == show and app.position.value == len(wrong)
+    app.image.value = outside
+    assert app.show.value == "all" and app.index == outside and app.position.value == outside + 1
+    assert app.summary.value.startswith(f"<b>image {outside}.</b>")
 
 
 def test_an_empty_filter_keeps_the_image_and_says_so(app):
     shown = app.index
-    empty = next(
-        name
-        for name in explorer.FILTERS
-        if not len(explorer.matching_images(app.composites.labels, app.probabilities, name))
-    )
+    empty = next(name for name in explorer.FILTERS if not len(app_matching(app, name)))
     app.show.value = empty
-    assert app.count.value == "0 of 6 images" and app.index == shown
-    app.show.value = "all"
+    assert app.count.value == "0 of 6 images" and app.index == shown and app.position.disabled
+    app.image.value = (shown + 1) % 6  # a number under an empty filter: shown under "all"
+    assert app.show.value == "all" and app.index == (shown + 1) % 6 and not app.position.disabled
+    assert app.position.value == app.index + 1
 
 
 def test_a_composition_is_reproducible_and_made_of_the_named_test_products(fashion_data):
@@ -223,7 +274,7 @@ def test_switching_the_method_calls_grad_cam_with_that_method(app, monkeypatch):
         ("grad_cam_pp", "last_conv"),
         ("grad_cam_pp", app.layer.options[0]),
     ]
-    assert " at " + app.layer.options[0] in app.figures["one label"]["ax"].get_title()
+    assert " at " + app.layer.options[0] in drawn(app)["ax"].get_title()
     app.method.value, app.layer.value = "CAM", "last_conv"
 
 
@@ -241,7 +292,7 @@ def test_composing_shows_the_composition_and_its_verdict(app):
             and app.summary.value != summary
         )
         assert (
-            app.label.value == 3 and " of Dress," in app.figures["one label"]["ax"].get_title()
+            app.label.value == 3 and " of Dress:" in drawn(app)["ax"].get_title()
         )  # the new product's map
         assert (
             canvas_shown(app).tolist()
@@ -289,25 +340,22 @@ def test_covering_a_slot_changes_the_canvas_there_only_and_drops_its_label(app):
         )
         bold = {
             tick.get_text()
-            for tick in app.figures["one label"]["bars"].get_yticklabels()
+            for tick in drawn(app)["bars"].get_yticklabels()
             if tick.get_fontweight() == "bold"
         }
         assert bold == {"Shirt", "T-shirt/top", "Sneaker"}  # the other Shirt is still there
         app.covers[1].value = True  # the T-shirt/top
         bold = {
             tick.get_text()
-            for tick in app.figures["one label"]["bars"].get_yticklabels()
+            for tick in drawn(app)["bars"].get_yticklabels()
             if tick.get_fontweight() == "bold"
         }
         assert bold == {"Shirt", "Sneaker"} and not re.search(
             r"T-shirt/top [\d.]+ \(missed\)", app.summary.value
         )
-        assert "covered slot 1 and slot 2" in app.figures["one label"]["ax"].get_title()
-        assert (
-            app.figures["one label"]["bars"].get_title()
-            == "probabilities, before \u2192 after covering"
-        )
-        assert all("\u2192" in text.get_text() for text in app.figures["one label"]["bars"].texts)
+        assert "covered slots 1, 2\n" in drawn(app)["ax"].get_title()
+        assert drawn(app)["bars"].get_title() == "probabilities, before \u2192 after covering"
+        assert all("\u2192" in text.get_text() for text in drawn(app)["bars"].texts)
     finally:
         app.covers[0].value = app.covers[1].value = False
         app.slot_classes[3].value = 8
@@ -336,66 +384,218 @@ def test_nothing_is_computed_twice(app, monkeypatch):
         app.method.value, app.source.value, app.slot_products[0].value = "CAM", "test split", 0
 
 
-def test_a_picture_of_other_settings_leaves_every_control_as_it_was(app):
-    app.show.value = "all"
-    app.image.value = 4
-    app.label.value = app.label.options[3][1]  # not the top label
-    app.method.value = "Grad-CAM"
-    state = {name: getattr(app, name).value for name in explorer.STATE}
-    shown, summary = app.view.value, app.summary.value
-    text, png = app.picture(
-        covers=(1,), source="composed", mode="Figure 2", show="wrong label sets", image=0
-    )
-    assert png[:8] == b"\x89PNG\r\n\x1a\n" and png != shown and text != summary
-    assert {name: getattr(app, name).value for name in explorer.STATE} == state and not any(
-        b.value for b in app.covers
-    )
-    assert app.view.value == shown and app.summary.value == summary
-    composed = explorer.Composition((0, EMPTY, EMPTY, 0), (7, 0, 0, 8))
-    text, _ = app.picture(source="composed", composition=composed)
-    assert "T-shirt/top" in text and app.composition.classes == (6, 0, 7, 8)
-    with pytest.raises(ValueError, match="picture\\(\\) sets the controls"):
-        app.picture(slot_classes=[0])
-    with pytest.raises(ValueError, match="covers must hold indices from 0 to 3"):
-        app.picture(covers=(4,))
-    app.method.value = "CAM"
-
-
-def test_a_picture_refuses_settings_its_controls_cannot_take_and_restores_an_empty_filter(app):
-    empty = next(
-        name
-        for name in explorer.FILTERS
-        if not len(explorer.matching_images(app.composites.labels, app.probabilities, name))
-    )
-    app.show.value, app.image.value = "all", 4
-    app.show.value = empty  # keeps image 4, says 0 of 6
-    shown = app.view.value
-    app.picture(show="wrong label sets")
-    assert (
-        app.show.value == empty
-        and app.index == 4
-        and app.image.max == 5
-        and app.view.value == shown
-    )
-    for bad in ({"image": 100}, {"opacity": 3.0}):
-        with pytest.raises(ValueError, match="outside its control's range"):
-            app.picture(show="all", **bad)
-    with pytest.raises(ValueError, match="outside its control's range"):
-        app.picture(source="composed", composition=explorer.Composition((0,), (4,)))
-    assert app.index == 4 and app.view.value == shown
-    app.show.value = "all"
-
-
-def test_the_figure_2_view_draws_the_top_three_labels_over_the_canvas(app):
+def test_the_figure_2_view_maps_the_labels_it_is_asked_for_over_the_covered_canvas(app):
     app.image.value = 2
-    text, _ = app.picture(mode="Figure 2", covers=(0,))
-    parts = app.figures["Figure 2"]
-    top = np.argsort(-app.logits(parts["ax"].images[0].get_array().data))[:3]
-    assert [ax.get_title().split(" of ")[1].split(",")[0] for ax in parts["heat_axes"]] == [
-        explorer.CLASS_NAMES[c] for c in top
-    ]
-    canvases = [ax.images[0].get_array() for ax in (parts["ax"], *parts["heat_axes"])]
+    app.mode.value = "Figure 2"
+    app.covers[0].value = True
+    try:
+        parts = drawn(app)
+        canvas = parts["ax"].images[0].get_array().data
+        order = plots.ranking(app.logits(canvas))
+
+        def mapped():
+            return [
+                ax.get_title().split(" of ")[1].split(":")[0]
+                for ax in parts["heat_axes"]
+                if ax.get_visible()
+            ]
+
+        assert mapped() == [explorer.CLASS_NAMES[c] for c in order[:3]]
+        canvases = [
+            ax.images[0].get_array()
+            for ax in (parts["ax"], *parts["heat_axes"])
+            if ax.get_visible()
+        ]
+        assert (
+            all(np.array_equal(c, canvases[0]) for c in canvases) and canvases[0][:, :32].max() == 0
+        )
+        assert parts["ax"].get_title().startswith("image 2, covered slot 1\ntrue labels:")
+        truth = app.shown()[0].labels
+        app.pick.value = "true labels"
+        assert mapped() == [explorer.CLASS_NAMES[c] for c in order if truth[c]]
+        app.pick.value = "label and neighbours"
+        assert not app.label.disabled
+        app.label.value = int(order[-1])  # the least sure label, with the two above it
+        assert mapped() == [explorer.CLASS_NAMES[c] for c in order[-3:]]
+    finally:
+        app.pick.value, app.mode.value = "top 3 by logit", "one label"
+        app.covers[0].value = False
+
+
+def test_figure2_labels_picks_by_logit():
+    order = np.array([3, 1, 4, 0, 5, 9, 2, 6, 8, 7])
+    truth = np.zeros(10, int)
+    truth[[9, 1]] = 1
+    assert explorer.figure2_labels(order, truth, 0, "top 3 by logit") == [3, 1, 4]
+    assert explorer.figure2_labels(order, truth, 0, "true labels") == [1, 9]
+    assert explorer.figure2_labels(order, truth, 0, "label and neighbours") == [4, 0, 5]
+    assert explorer.figure2_labels(order, truth, 3, "label and neighbours") == [3, 1, 4]
+    assert explorer.figure2_labels(order, truth, 7, "label and neighbours") == [6, 8, 7]
+    with pytest.raises(ValueError, match="pick must be one of"):
+        explorer.figure2_labels(order, truth, 0, "top 5")
+
+
+def test_the_boxes_drawn_are_the_composites_boxes_and_the_mapped_class_is_solid(app):
+    app.image.value = 3
+    one = app.composites.take([3])
+    artists = drawn(app)["boxes"][drawn(app)["ax"]]
+    shown = [(box, name) for box, name in artists if box.get_visible()]
+    present = one.items[0] != EMPTY
+    assert len(shown) == present.sum()
+    for (box, name), c, (x0, y0, x1, y1) in zip(
+        shown, one.items[0][present], one.boxes[0][present], strict=True
+    ):
+        assert box.get_bbox().bounds == (x0 - 0.5, y0 - 0.5, x1 - x0, y1 - y0)
+        assert name.get_text() == explorer.CLASS_NAMES[c]
+        assert (box.get_linestyle() == "-") == (c == app.label.value)
+    app.boxes.value = False
+    assert not any(box.get_visible() or name.get_text() for box, name in artists)
+    app.boxes.value = True
+
+
+def test_the_scores_shown_are_localisations_for_the_same_map(app):
+    app.image.value = 1
+    one = app.composites.take([1])
+    maps = cam.class_activation_maps(app.model, one.images).maps  # upsampled to the canvas
+    expected = localisation.peak_and_energy_scores(maps, one.items, one.boxes)["per_label"]
+    for c, hit, share in zip(
+        expected["class"].cat.codes,
+        expected["pointing_game"],
+        expected["energy_share"],
+        strict=True,
+    ):
+        app.label.value = int(c)
+        words = f"pointing game: {'hit' if hit else 'miss'}, energy share {share:.2f}"
+        assert words in drawn(app)["ax"].get_title() and words in app.summary.value
+    absent = next(c for c in range(10) if not one.labels[0, c])
+    app.label.value = absent
+    assert "on the canvas: no box to score against" in drawn(app)["ax"].get_title()
+
+
+def test_maps_off_their_product_match_a_hand_count(app):
+    maps = cam.class_activation_maps(app.model, app.composites.images).maps
+    hand = np.zeros((6, 10), bool)
+    for i in range(6):
+        for c in np.flatnonzero(app.composites.labels[i]):
+            y, x = np.unravel_index(maps[i, ..., c].argmax(), maps.shape[1:3])
+            inside = [
+                x0 <= x < x1 and y0 <= y < y1
+                for k, (x0, y0, x1, y1) in zip(
+                    app.composites.items[i], app.composites.boxes[i], strict=True
+                )
+                if k == c
+            ]
+            hand[i, c] = not any(inside)
+    assert np.array_equal(app.misses, hand)
+    expected = np.flatnonzero(hand.any(axis=1))
     assert (
-        all(np.array_equal(c, canvases[0]) for c in canvases) and canvases[0][:, :32].max() == 0
-    )  # slot 1 covered everywhere
-    assert parts["ax"].get_title().startswith("image 2, covered slot 1\ntrue labels:")
+        explorer.matching_images(
+            app.composites.labels, app.probabilities, explorer.OFF_PRODUCT, misses=hand
+        ).tolist()
+        == expected.tolist()
+    )
+    with pytest.raises(ValueError, match="needs misses of shape"):
+        explorer.matching_images(app.composites.labels, app.probabilities, explorer.OFF_PRODUCT)
+    app.show.value = explorer.OFF_PRODUCT
+    assert app.count.value == f"{len(expected)} of 6 images, {hand.sum()} labels"
+    assert len(expected) > 0
+    assert app.index in expected and hand[app.index, app.label.value]
+    app.show.value = "all"
+
+
+def test_covers_belong_to_a_canvas(app):
+    app.image.value = 1
+    app.covers[2].value = True
+    assert "covered slot 3" in app.summary.value
+    app.image.value = 2  # another test image: no cover left
+    assert not any(b.value for b in app.covers) and "covered" not in app.summary.value
+    app.source.value = "composed"
+    try:
+        app.covers[0].value = True
+        app.slot_products[1].value = 7  # another composition: no cover left
+        assert not any(b.value for b in app.covers) and "covered" not in app.summary.value
+        app.covers[1].value = True
+        assert app.drawn == "before and after"
+        before, after = drawn(app)["heat_axes"]
+        assert before.images[0].get_array()[:, 32:64].max() > 0
+        assert after.images[0].get_array()[:, 32:64].max() == 0
+        assert before.get_title().startswith("composed (before covering)\n")
+    finally:
+        app.covers[1].value = False
+        app.slot_products[1].value = 0
+        app.source.value = "test split"
+
+
+def test_the_label_menu_gives_p_to_three_decimals_and_the_logit(app):
+    app.image.value = 0
+    logits = app.logits(app.composites.images[0])
+    text, c = app.label.options[0]
+    assert c == int(np.argmax(logits))
+    assert text == (
+        f"{explorer.CLASS_NAMES[c]} (p {app.probabilities[0, c]:.3f}, logit {logits[c]:.1f})"
+    )
+
+
+def test_every_control_has_a_one_line_tooltip_and_four_rows_hold_them(app):
+    controls = [
+        app.source, app.show, app.image, app.position, *app.slot_classes, *app.slot_products,
+        app.seed, *app.covers, app.boxes, app.method, app.layer, app.scale, app.mode, app.pick,
+        app.label, app.opacity,
+    ]  # fmt: skip
+    for control in controls:
+        assert control.tooltip and "\n" not in control.tooltip, control.description
+    assert len(app.rows) == 4 and app.children[4:] == (app.summary, app.view)
+
+
+def full_draw(figure) -> np.ndarray:
+    """The figure drawn whole, every artist at once, as a fresh canvas would."""
+    animated, blitting = [a for a in figure.findobj() if a.get_animated()], figure.canvas
+    for artist in animated:
+        artist.set_animated(False)
+    try:
+        canvas = FigureCanvasAgg(figure)
+        canvas.draw()
+        return np.asarray(canvas.buffer_rgba()).copy()
+    finally:
+        for artist in animated:
+            artist.set_animated(True)
+        figure.set_canvas(blitting)
+
+
+def test_the_blitted_picture_is_the_figure_drawn_whole(app):
+    app.image.value = 1
+    try:
+        for control, value in (
+            (app.scale, "raw"),
+            (app.opacity, 0.3),
+            (app.scale, "per image"),
+            (app.boxes, False),
+            (app.mode, "Figure 2"),
+            (app.pick, "true labels"),
+            (app.covers[0], True),
+        ):
+            control.value = value
+            parts = drawn(app)
+            shown = np.asarray(Image.open(io.BytesIO(app.view.value)).convert("RGBA"))
+            assert np.array_equal(shown, full_draw(parts["figure"])), control.description
+    finally:
+        app.covers[0].value = False
+        app.mode.value, app.pick.value, app.boxes.value = "one label", "top 3 by logit", True
+        app.opacity.value, app.scale.value = 0.6, "per image"
+
+
+def test_maps_before_and_after_covering_share_one_scale(app):
+    app.image.value = 2
+    app.covers[0].value = True
+    try:
+        canvas, before = app.shown()
+        c = app.label.value
+        raw = [
+            cam.upsample(app.maps(x.image).maps[None], x.image.shape)[0] for x in (before, canvas)
+        ]
+        joint = cam.normalize_maps(np.concatenate(raw, axis=1)[None], "per_image")[0]
+        heats = drawn(app)["heats"]
+        np.testing.assert_allclose(heats[0].get_array(), joint[:, :128, c], atol=1e-6)
+        np.testing.assert_allclose(heats[1].get_array(), joint[:, 128:, c], atol=1e-6)
+    finally:
+        app.covers[0].value = False

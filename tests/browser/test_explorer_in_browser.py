@@ -1,11 +1,14 @@
 """Notebook 04 in a real JupyterLab and a real Chromium: run it all, then use the CAM explorer.
 
 The explorer is ipywidgets: sliders, menus and buttons over an Image widget that
-shows the matplotlib figure. The test uses it as a reader would: moves the image,
-picks a label and a filter, composes a canvas and changes a slot, covers a slot,
-switches the method and the view. Only a browser shows that the widgets render,
-that each change redraws the figure (and the verdict line when the labels
-change), and that nothing raises on the way.
+shows the matplotlib figure. The test uses it as a reader would: moves along the
+filter, picks a label, turns the boxes off and on, picks the filters "wrong label
+sets" and "CAM maps off their product" (its count checked against a count by hand),
+goes to an image by its number, covers a slot and moves to another image (no cover
+may stay), composes a canvas and changes a slot, covers a slot, switches the method
+and the view. Only a browser shows that the widgets render, that each change
+redraws the figure and the text under the controls as it should, and that nothing
+raises on the way.
 Screenshots land in test-artifacts/browser/ for the CI log.
 """
 
@@ -16,6 +19,7 @@ import re
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from playwright.sync_api import Locator, Page, expect, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
@@ -153,6 +157,34 @@ def _press(buttons: Locator, text: str) -> None:
     expect(button).to_contain_class("mod-active")
 
 
+def _type_number(control: Locator, number: int) -> None:
+    """Type a number into an ipywidgets number box and confirm it with Enter."""
+    box = control.locator("input")
+    box.fill(str(number))
+    box.press("Enter")
+
+
+def maps_off_their_product() -> tuple[int, int]:
+    """Count by hand the test images, and their true labels, whose CAM peaks off every box of the class.
+
+    The maps come from the shipped model through ``helpers.cam``; the peak and
+    the boxes are compared here, without ``helpers.localisation``.
+    """
+    from helpers import cam, dataset, model
+
+    network = model.load(ROOT / "models" / "gap_cnn.keras")
+    test = dataset.load_splits(splits=("test",))["test"]
+    maps = cam.class_activation_maps(network, test.images).maps
+    images, labels = set(), 0
+    for i, c in zip(*np.nonzero(test.labels), strict=True):
+        y, x = np.unravel_index(maps[i, :, :, c].argmax(), maps.shape[1:3])
+        boxes = test.boxes[i][test.items[i] == c]
+        if not any(x0 <= x < x1 and y0 <= y < y1 for x0, y0, x1, y1 in boxes):
+            images.add(int(i))
+            labels += 1
+    return len(images), labels
+
+
 def _report_artifacts() -> None:
     print(f"\nbrowser screenshots in {ARTIFACTS}:")
     for path in sorted(ARTIFACTS.glob("*.png")):
@@ -168,6 +200,7 @@ def test_explorer_redraws_when_image_and_label_change(jupyter_lab):
         old.unlink()
     notebook_file = ROOT / NOTEBOOK
     committed = hashlib.sha256(notebook_file.read_bytes()).hexdigest()
+    off_images, off_labels = maps_off_their_product()
     started = time.monotonic()
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
@@ -192,7 +225,7 @@ def test_explorer_redraws_when_image_and_label_change(jupyter_lab):
             assert page.evaluate("() => window.__runAll") is True, "Run All Cells stopped early"
 
             slider = page.locator(".widget-slider").filter(
-                has=page.locator(".widget-label", has_text="image")
+                has=page.locator(".widget-label", has_text=_exactly("position"))
             )
             chooser = page.locator(".widget-dropdown, .widget-toggle-buttons").filter(
                 has=page.locator(".widget-label", has_text="label")
@@ -224,28 +257,80 @@ def test_explorer_redraws_when_image_and_label_change(jupyter_lab):
             explorer_label = _shot(explorer, "3-explorer-label.png")
             figure_label = _shot(figure, "3-figure-label.png")
 
-            show = page.locator(".widget-dropdown").filter(
-                has=page.locator(".widget-label", has_text="show")
+            # the boxes off, then on again: the same picture as before
+            verdict = explorer.locator(".widget-html").filter(has_text="Labels (").first
+            boxes = (
+                explorer.locator(".widget-checkbox")
+                .filter(has=page.locator(".widget-label-basic", has_text=_exactly("boxes")))
+                .locator("input")
             )
-            expect(show).to_have_count(1)
+            expect(boxes).to_have_count(1)
+            expect(boxes).to_be_checked()
+            said = verdict.inner_text()
+            boxes.click()
+            src_off = _figure_changed(page, explorer, src_label, "turning the boxes off")
+            _shot(explorer, "4-explorer-boxes-off.png")
+            boxes.click()
+            src_on = _figure_changed(page, explorer, src_off, "turning the boxes on")
+            assert _shot(figure, "4-figure-boxes-on-again.png") == figure_label, (
+                "boxes off and on again must give the same picture"
+            )
+            assert verdict.inner_text() == said and "pointing game:" in said, said
+
+            show = _control(explorer, ".widget-dropdown", "show").locator("select")
             count = explorer.locator(".widget-html").filter(has_text="images").first
             expect(count).to_have_text("1,000 of 1,000 images")
-            show.locator("select").select_option(label="wrong label sets")
+            show.select_option(label="wrong label sets")
             src_filter = _figure_changed(
-                page, explorer, src_label, "showing only the wrong label sets"
+                page, explorer, src_on, "showing only the wrong label sets"
             )
             expect(count).not_to_have_text("1,000 of 1,000 images")
             wrong = int(count.inner_text().split(" of ")[0].replace(",", ""))
             assert 0 < wrong < 1000, count.inner_text()
-            _shot(explorer, "4-explorer-wrong-label-sets.png")
+            _shot(explorer, "5-explorer-wrong-label-sets.png")
+
+            show.select_option(label="CAM maps off their product")
+            expect(count).to_have_text(
+                f"{off_images:,} of 1,000 images, {off_labels:,} labels"
+            )  # the count by hand
+            src_filter = _figure_changed(
+                page, explorer, src_filter, "showing the CAM maps off their product"
+            )
+            expect(verdict).to_contain_text("pointing game: miss")
+            _shot(explorer, "6-explorer-maps-off-their-product.png")
+
+            # go to image 183 by its number: inside the filter, its position there
+            number = _control(explorer, ".widget-text", "image")
+            _type_number(number, 183)
+            src_number = _figure_changed(page, explorer, src_filter, "going to image 183")
+            expect(verdict).to_contain_text("image 183.")
+            expect(verdict).to_contain_text("Shirt: pointing game: miss")
+            expect(show.locator("option:checked")).to_have_text("CAM maps off their product")
+            expect(slider.locator(".widget-readout")).not_to_have_text("1")
+            _shot(explorer, "7-explorer-image-183.png")
+
+            # cover a slot, then move to another image: no cover may stay
+            _press(explorer, "cover 2")
+            src_cover = _figure_changed(page, explorer, src_number, "covering slot 2")
+            expect(verdict).to_contain_text("image 183, covered slot 2.")
+            _shot(explorer, "8-explorer-image-183-cover-2.png")
+            _type_number(number, 184)
+            src = _figure_changed(page, explorer, src_cover, "going to image 184")
+            expect(verdict).to_contain_text("image 184.")
+            expect(verdict).not_to_contain_text("covered")
+            expect(
+                explorer.locator("button.widget-toggle-button.mod-active", has_text="cover")
+            ).to_have_count(0)
+            _shot(explorer, "9-explorer-image-184-no-cover.png")
+            moves = {src_on, src_off, src_filter, src_number, src_cover, src}
+            assert len(moves) == 6, "each of these changes must draw a new figure"
 
             # Compose, change a slot, cover a slot, switch the method and the view: each draws a new figure;
             # the verdict line changes with the canvas, and stays when only the map changes.
-            verdict = explorer.locator(".widget-html").filter(has_text="Labels (").first
             sources = []
             steps = [
                 (
-                    "5-explorer-composed",
+                    "10-explorer-composed",
                     "composing a canvas",
                     True,
                     lambda: _press(
@@ -253,7 +338,7 @@ def test_explorer_redraws_when_image_and_label_change(jupyter_lab):
                     ),
                 ),
                 (
-                    "6-explorer-slot-3-dress",
+                    "11-explorer-slot-3-dress",
                     "putting a Dress in slot 3",
                     True,
                     lambda: (
@@ -263,13 +348,13 @@ def test_explorer_redraws_when_image_and_label_change(jupyter_lab):
                     ),
                 ),
                 (
-                    "7-explorer-cover-2",
+                    "12-explorer-cover-2",
                     "covering slot 2",
                     True,
                     lambda: _press(explorer, "cover 2"),
                 ),
                 (
-                    "8-explorer-grad-cam-pp",
+                    "13-explorer-grad-cam-pp",
                     "switching the method to Grad-CAM++",
                     False,
                     lambda: _press(
@@ -277,7 +362,7 @@ def test_explorer_redraws_when_image_and_label_change(jupyter_lab):
                     ),
                 ),
                 (
-                    "9-explorer-figure-2",
+                    "14-explorer-figure-2",
                     "switching to the Figure 2 view",
                     False,
                     lambda: _press(
@@ -285,7 +370,6 @@ def test_explorer_redraws_when_image_and_label_change(jupyter_lab):
                     ),
                 ),
             ]
-            src = src_filter
             for name, change, verdict_changes, act in steps:
                 said = verdict.inner_text()
                 act()
@@ -293,14 +377,14 @@ def test_explorer_redraws_when_image_and_label_change(jupyter_lab):
                 sources.append(src)
                 if verdict_changes:
                     expect(verdict).not_to_have_text(said)
-                else:
-                    assert verdict.inner_text() == said, (
+                else:  # the labels stay; the line of the maps' scores may change
+                    assert verdict.inner_text().split("Maps")[0] == said.split("Maps")[0], (
                         f"the verdict changed after {change}, which keeps the canvas"
                     )
                 _shot(explorer, f"{name}.png")
             assert "Dress" in verdict.inner_text(), verdict.inner_text()
 
-            assert len({src_before, src_image, src_label, src_filter, *sources}) == 9, (
+            assert len({src_before, src_image, src_label, *moves, *sources}) == 14, (
                 "each change must draw a new figure"
             )
             assert figure_image != figure_before and explorer_image != explorer_before, (
