@@ -105,6 +105,9 @@ SEARCH_ARMS = {  # name: changes to SEARCH_BASE
         "blocks": ((24,), (32, 48), (96,)),
         "epochs": 70,
     },
+    # Keras' AdamW shrinks w by lr x weight_decay per step: 1e-4 is about 0.1 % over a run
+    "weight decay 0.01": {"weight_decay": 0.01},
+    "weight decay 0.04": {"weight_decay": 0.04},
 }
 
 
