@@ -254,7 +254,10 @@ class LiveProgress(keras.callbacks.Callback):
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(float(value))
         self.progress.update(self._bundle(epoch + 1), raw=True)
-        figure = self.draw(self.history)
+        # Interactive pyplot under Jupyter's inline backend queues every new figure until the
+        # cell ends, and training is one cell: drawn with it off, each figure goes when closed.
+        with plt.ioff():
+            figure = self.draw(self.history)
         (self.figure.display if epoch == 0 else self.figure.update)(figure)
         plt.close(figure)
 

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
+import weakref
 from pathlib import Path
 
 import keras
+import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+from matplotlib.figure import Figure
 
 from helpers import composite, model, recipes, training
 
@@ -270,6 +274,34 @@ def test_live_progress_redraws_the_history_each_epoch_and_ends_on_the_last(split
     )
     assert "Epoch 1/2" not in capsys.readouterr().out  # no Keras log lines
     assert set(plt.get_fignums()) == open_before  # each drawn figure is closed once shown
+
+
+def test_live_progress_keeps_no_past_figure_under_jupyters_inline_backend():
+    """Interactive pyplot under the inline backend queues each new figure until the cell ends.
+
+    A training run is one cell: figures kept that way grew notebook 03's
+    kernel by 4 MB an epoch, 200 MB over Binder's 50, to its 1.5 GiB budget.
+    """
+    drawn = []
+
+    def draw(history: dict[str, list[float]]) -> Figure:
+        figure = plt.figure()
+        drawn.append(weakref.ref(figure))
+        return figure
+
+    backend = matplotlib.get_backend()
+    plt.switch_backend("module://matplotlib_inline.backend_inline")
+    try:
+        with plt.ion():  # as in a notebook
+            live = training.LiveProgress(draw)
+            live.set_params({"epochs": 3})
+            live.on_train_begin()
+            for epoch in range(3):
+                live.on_epoch_end(epoch, {"loss": 1.0})
+            gc.collect()
+            assert [figure() for figure in drawn] == [None, None, None]
+    finally:
+        plt.switch_backend(backend)
 
 
 @pytest.mark.parametrize(
