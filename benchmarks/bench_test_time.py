@@ -1,4 +1,4 @@
-"""Test-time steps: do 1-pixel shifts or "at most four labels" buy exact match?
+"""Test-time steps: do 1-pixel shifts, "at most four labels" or one global threshold buy exact match?
 
 For each trained network given, on the test splits of data seeds 0, 1 and 2
 (Fashion-MNIST test products only, so leak-free for a network trained on the
@@ -12,11 +12,19 @@ splits of any seed), this prints the test exact match of
 
 Run: ``.venv/bin/python benchmarks/bench_test_time.py models/gap_cnn.keras [more.keras ...]``
 (``bench_training.py --search ... --keep DIR`` saves the networks of a search).
+
+``--on validation`` chooses among these steps without the test split: each
+network, named ``...-seed{N}.keras`` as ``--keep`` names them, is scored on the
+validation split of training seed N, and a fourth step is added, one global
+threshold chosen for exact match (:func:`helpers.evaluation.best_threshold`),
+cross-fitted: each half of the composites (even and odd rows) is decoded with
+the threshold best on the other half, so no composite scores its own choice.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +34,7 @@ from helpers import composite, evaluation, fashion, model
 DATA_SEEDS = (0, 1, 2)
 SHIFTS = ((-1, 0), (1, 0), (0, -1), (0, 1))  # (rows, columns)
 STEPS = ("plain", "mean of 1-pixel shifts", "1 to 4 labels")
+CROSS_FITTED = "global threshold, cross-fitted"
 
 
 def shifted(images: np.ndarray, rows: int, columns: int) -> np.ndarray:
@@ -41,8 +50,20 @@ def shifted(images: np.ndarray, rows: int, columns: int) -> np.ndarray:
     return moved
 
 
-def exact_matches(network, test: composite.Composites) -> dict[str, float]:
-    """Test exact match of each of :data:`STEPS` for one network on one test split."""
+def cross_fitted_threshold(labels: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
+    """Decode the even rows with the global threshold best (exact match) on the odd rows, and the odd with the even."""
+    even = np.arange(len(labels)) % 2 == 0
+    decoded = np.zeros(labels.shape, dtype=np.uint8)
+    for here in (even, ~even):
+        threshold = evaluation.best_threshold(labels[~here], probabilities[~here])
+        decoded[here] = evaluation.decode_threshold(probabilities[here], threshold)
+    return decoded
+
+
+def exact_matches(
+    network, test: composite.Composites, cross_fitted: bool = False
+) -> dict[str, float]:
+    """Exact match of each of :data:`STEPS` (and, if asked, :data:`CROSS_FITTED`) for one network on one split."""
     plain = network.predict(test.images, batch_size=500, verbose=0)
     views = [
         network.predict(shifted(test.images, *shift), batch_size=500, verbose=0) for shift in SHIFTS
@@ -56,6 +77,8 @@ def exact_matches(network, test: composite.Composites) -> dict[str, float]:
         "mean of 1-pixel shifts": evaluation.decode_threshold(averaged, 0.5),
         "1 to 4 labels": counted,
     }
+    if cross_fitted:
+        decoded[CROSS_FITTED] = cross_fitted_threshold(test.labels, plain)
     return {
         step: evaluation.set_scores(test.labels, labels)["exact_match"]
         for step, labels in decoded.items()
@@ -65,24 +88,44 @@ def exact_matches(network, test: composite.Composites) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("networks", nargs="+", type=Path, help=".keras files")
+    parser.add_argument(
+        "--on",
+        choices=("test", "validation"),
+        default="test",
+        help="score on the test splits of data seeds 0-2, or on each network's own validation split",
+    )
     args = parser.parse_args()
     data = fashion.load()
-    tests = {seed: composite.standard_splits(data, seed)["test"] for seed in DATA_SEEDS}
-    rows = []
-    for path in args.networks:
-        network = model.load(path)
-        for seed, test in tests.items():
-            scores = exact_matches(network, test)
-            rows.append(scores)
-            print(
-                f"{path.name:40s} data seed {seed}: "
-                + ", ".join(f"{step} {value:.3f}" for step, value in scores.items()),
-                flush=True,
+    validation = args.on == "validation"
+    if validation:
+        trained_with = [re.fullmatch(r".*-seed(\d+)\.keras", path.name) for path in args.networks]
+        if not all(trained_with):
+            parser.error(
+                "--on validation takes networks named ...-seed{N}.keras, as --keep names them"
             )
-    for step in STEPS:
+        jobs = [
+            (path, int(seed.group(1)))
+            for path, seed in zip(args.networks, trained_with, strict=True)
+        ]
+    else:
+        jobs = [(path, seed) for path in args.networks for seed in DATA_SEEDS]
+    split = "val" if validation else "test"
+    splits = {
+        seed: composite.standard_splits(data, seed)[split] for seed in sorted({s for _, s in jobs})
+    }
+    rows = []
+    for path, seed in jobs:
+        scores = exact_matches(model.load(path), splits[seed], cross_fitted=validation)
+        rows.append(scores)
+        print(
+            f"{path.name:40s} {args.on} split of data seed {seed}: "
+            + ", ".join(f"{step} {value:.3f}" for step, value in scores.items()),
+            flush=True,
+        )
+    for step in rows[0]:
         gains = np.array([row[step] - row["plain"] for row in rows])
         print(
-            f"{step:24s} mean {np.mean([row[step] for row in rows]):.3f}; "
+            f"{step:31s} mean {np.mean([row[step] for row in rows]):.3f}; "
             f"minus plain: mean {gains.mean():+.3f} ({gains.min():+.3f} to {gains.max():+.3f})"
         )
 

@@ -36,7 +36,9 @@ old one); ``--keep DIR`` saves the trained networks (for ``bench_test_time.py``)
 ``--final ARM --seeds 0,1,2`` trains a chosen arm and scores it once on the
 test split of seed 0 (Fashion-MNIST test products only, so leak-free for every
 seed), each run with its 95 % bootstrap interval
-(:func:`helpers.evaluation.bootstrap_intervals`).
+(:func:`helpers.evaluation.bootstrap_intervals`). With ``--from-kept --save
+FILE --keep DIR`` it scores the networks a ``--search`` of that arm kept
+instead of training them again.
 Runs saved before 2026-12-06 were scored on test (``search_runs_scored_on_test.json``).
 """
 
@@ -108,6 +110,13 @@ SEARCH_ARMS = {  # name: changes to SEARCH_BASE
     # Keras' AdamW shrinks w by lr x weight_decay per step: 1e-4 is about 0.1 % over a run
     "weight decay 0.01": {"weight_decay": 0.01},
     "weight decay 0.04": {"weight_decay": 0.04},
+    # Fashion-MNIST's standard augmentation, product by product (helpers.composite.flip_products)
+    "flip": {"flip": True},
+    "full-resolution first block (60 epochs)": {
+        "fold": 1,
+        "blocks": ((24,), (32, 48), (96,)),
+        "epochs": 60,
+    },
 }
 
 
@@ -137,13 +146,34 @@ def search_run(arm: str, seed: int, keep: str | None = None, final: bool = False
         "val": history["val_exact_match"],
     }
     if final:
-        test = dataset.load_splits(splits=("test",))["test"]
-        probabilities = network.predict(test.images, batch_size=500, verbose=0)
-        intervals = evaluation.bootstrap_intervals(test.labels, probabilities)
-        return {**run, "test": intervals.to_dict(orient="index")}
+        return {**run, "test": test_scores(network)}
     val = splits["val"]
     scores = evaluation.report(val.labels, network.predict(val.images, batch_size=500, verbose=0))
     return {**run, **{f"val_{name}": float(scores[name]) for name in SCORES}}
+
+
+def test_scores(network: keras.Model) -> dict:
+    """The network's scores on the test split of seed 0, each with its 95 % bootstrap interval."""
+    test = dataset.load_splits(splits=("test",))["test"]
+    probabilities = network.predict(test.images, batch_size=500, verbose=0)
+    return evaluation.bootstrap_intervals(test.labels, probabilities).to_dict(orient="index")
+
+
+def final_from_kept(arm: str, seeds: list[int], save: str, keep: str) -> list[dict]:
+    """Score once on test the networks that ``--search ARM --keep DIR --save FILE`` trained and kept.
+
+    The same as ``--final`` without training again: the runs in ``save`` give
+    each network's minutes and validation curve, and gain its test scores.
+    """
+    runs = json.loads(Path(save).read_text())
+    finals = []
+    for seed in seeds:
+        (run,) = [run for run in runs if (run["arm"], run["seed"]) == (arm, seed)]
+        network = model.load(Path(keep) / f"{arm}-seed{seed}.keras")
+        finals.append({"arm": arm, "seed": seed, "seconds": run["seconds"], "val": run["val"]})
+        finals[-1]["test"] = test_scores(network)
+    report_final(finals)
+    return finals
 
 
 def kept_by_minute(run: dict, minutes: int) -> list[float]:
@@ -437,6 +467,11 @@ def main() -> None:
     parser.add_argument("--save", help="with --search or --final: keep the runs as JSON here")
     parser.add_argument("--keep", help="with --search: save each run's network in this folder")
     parser.add_argument(
+        "--from-kept",
+        action="store_true",
+        help="with --final, --save and --keep: score the networks --search kept instead of training again",
+    )
+    parser.add_argument(
         "--figure",
         help="draw the frontier (PNG) from the runs in --save's file, and print their table",
     )
@@ -458,6 +493,12 @@ def main() -> None:
                 f"got {sorted(unknown)}"
             )
         seeds = [int(seed) for seed in args.seeds.split(",")]
+        if args.from_kept:
+            if not (args.final and args.save and args.keep):
+                parser.error("--from-kept needs --final ARM, --save FILE and --keep DIR")
+            finals = [final_from_kept(arm, seeds, args.save, args.keep) for arm in arms]
+            print(json.dumps([run for runs in finals for run in runs]))
+            return
         search(arms, seeds, args.save, args.keep, final=bool(args.final), base=args.base)
         return
     if args.figure:

@@ -216,6 +216,42 @@ def place(
     return Composites(canvas, labels, items, boxes, sources.astype(np.int32), source_split)
 
 
+def flip_products(images: np.ndarray, boxes: np.ndarray, flipped: np.ndarray) -> np.ndarray:
+    """Return a copy of the canvases with the chosen products mirrored left-right inside their boxes.
+
+    The standard Fashion-MNIST augmentation, product by product: labels and
+    boxes stay as they are.
+
+    Parameters
+    ----------
+    images : uint8 array (N, H, W)
+        Canvases, such as :attr:`Composites.images`.
+    boxes : int array (N, items_per_image, 4)
+        Each product's ``x0, y0, x1, y1`` (:attr:`Composites.boxes`),
+        :data:`EMPTY` for a dark slot.
+    flipped : bool array (N, items_per_image)
+        Which products to mirror; dark slots are left as they are.
+
+    Returns
+    -------
+    uint8 array (N, H, W)
+    """
+    boxes, flipped = np.asarray(boxes), np.asarray(flipped)
+    if flipped.dtype != bool or flipped.shape != boxes.shape[:2]:
+        raise ValueError(
+            f"flipped must be a bool array of shape {boxes.shape[:2]} (one per slot); "
+            f"got {flipped.dtype} {flipped.shape}"
+        )
+    chosen = flipped & (boxes[..., 0] != EMPTY)
+    rows, corners = np.nonzero(chosen)[0], boxes[chosen][:, :2]
+    result = np.array(images, copy=True)
+    for x0, y0 in np.unique(corners, axis=0):  # slices, as in place(): a few hundred at most
+        here = rows[(corners[:, 0] == x0) & (corners[:, 1] == y0)]
+        box = (here, slice(y0, y0 + PRODUCT), slice(x0, x0 + PRODUCT))
+        result[box] = result[box][..., ::-1]
+    return result
+
+
 def blank_slots(
     image: np.ndarray, slots: np.ndarray | list[int], slot: int = DEFAULT_SLOT
 ) -> np.ndarray:

@@ -44,6 +44,9 @@ class Recipe:
         Draw new training composites every epoch from the training pool
         (54,000 products) instead of reusing the fixed 9,000.
     composites_per_epoch : int
+    flip : bool
+        Mirror each product of the fresh composites left-right with
+        probability 1/2 (:func:`helpers.composite.flip_products`).
     keep_best_epoch : bool
         Hand back the weights of the epoch with the best validation exact
         match (True) or those of the last epoch (False).
@@ -71,6 +74,7 @@ class Recipe:
     weight_decay: float = 1e-4
     fresh_composites: bool = True
     composites_per_epoch: int = 9_000
+    flip: bool = False
     keep_best_epoch: bool = True
     patience: int | None = None
     optimizer: str = "adamw"
@@ -89,6 +93,8 @@ class Recipe:
             raise ValueError(
                 "head='softmax' trains on the fixed composites only; set fresh_composites=False"
             )
+        if self.flip and not self.fresh_composites:
+            raise ValueError("flip mirrors the fresh composites; set fresh_composites=True")
         if self.patience is not None and not self.keep_best_epoch:
             raise ValueError(
                 "patience stops at the best validation epoch; it needs keep_best_epoch=True"

@@ -31,6 +31,7 @@ from helpers.composite import (
     PRODUCT,
     Composites,
     compose,
+    flip_products,
     source_pools,
 )
 from helpers.fashion import NUM_CLASSES
@@ -96,7 +97,14 @@ def float32_copy(network: keras.Model, recipe: Recipe) -> keras.Model:
 
 
 def draw_epoch(
-    images: np.ndarray, classes: np.ndarray, pool: np.ndarray, count: int, seed: int, epoch: int
+    images: np.ndarray,
+    classes: np.ndarray,
+    pool: np.ndarray,
+    count: int,
+    seed: int,
+    epoch: int,
+    *,
+    flip: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Draw one epoch's fresh training composites.
 
@@ -110,14 +118,22 @@ def draw_epoch(
     pool : int array
         The indices that may be used (never the validation pool).
     count, seed, epoch : int
+    flip : bool, default False
+        Mirror each product left-right with probability 1/2
+        (:func:`helpers.composite.flip_products`), drawn after the
+        composites, so the composites themselves are those drawn without it.
 
     Returns
     -------
     images : uint8 array (count, 32, 128)
     labels : float32 array (count, 10), multi-hot
     """
-    drawn = compose(images, classes, pool, count, np.random.default_rng([seed, int(epoch)]))
-    return drawn.images, drawn.labels.astype(np.float32)
+    rng = np.random.default_rng([seed, int(epoch)])
+    drawn = compose(images, classes, pool, count, rng)
+    canvases = drawn.images
+    if flip:
+        canvases = flip_products(canvases, drawn.boxes, rng.random(drawn.items.shape) < 0.5)
+    return canvases, drawn.labels.astype(np.float32)
 
 
 def fresh_composite_batches(
@@ -128,6 +144,8 @@ def fresh_composite_batches(
     batch_size: int,
     seed: int,
     epochs: int,
+    *,
+    flip: bool = False,
 ) -> tf.data.Dataset:
     """Training batches for ``epochs`` epochs, ``count`` fresh composites each.
 
@@ -139,7 +157,7 @@ def fresh_composite_batches(
 
     Parameters
     ----------
-    images, classes, pool, count, seed
+    images, classes, pool, count, seed, flip
         As in :func:`draw_epoch`.
     batch_size : int
     epochs : int
@@ -154,7 +172,7 @@ def fresh_composite_batches(
 
     def epoch_arrays(epoch: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         x, y = tf.numpy_function(
-            lambda e: draw_epoch(images, classes, pool, count, seed, e),
+            lambda e: draw_epoch(images, classes, pool, count, seed, e, flip=flip),
             [epoch],
             (tf.uint8, tf.float32),
         )
@@ -401,6 +419,7 @@ def train(
             recipe.batch_size,
             seed,
             recipe.epochs,
+            flip=recipe.flip,
         )
         fit_args = {"x": batches, "steps_per_epoch": steps, "shuffle": False}
     else:

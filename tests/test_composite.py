@@ -168,6 +168,27 @@ def test_blank_slots_darkens_only_the_slots_named(splits):
         composite.blank_slots(image, [4])
 
 
+def test_flip_products_mirrors_each_chosen_product_in_its_box_and_nothing_else(fashion_data, rng):
+    (x, y), _ = fashion_data
+    built = composite.compose(x, y, np.arange(200), 20, rng, variable_count=True)
+    before = built.images.copy()
+    flipped = rng.random(built.items.shape) < 0.5
+    assert (flipped & (built.sources == composite.EMPTY)).any()  # dark slots are asked too
+    mirrored = composite.flip_products(built.images, built.boxes, flipped)
+    expected = np.zeros_like(before)  # by hand: each product pasted again, mirrored or not
+    for row, column in np.argwhere(built.sources != composite.EMPTY):
+        x0, y0, x1, y1 = built.boxes[row, column]
+        product = x[built.sources[row, column]]
+        expected[row, y0:y1, x0:x1] = product[:, ::-1] if flipped[row, column] else product
+    np.testing.assert_array_equal(mirrored, expected)
+    np.testing.assert_array_equal(built.images, before)  # a copy: the canvases given are kept
+    with pytest.raises(
+        ValueError,
+        match=r"flipped must be a bool array of shape \(20, 4\) \(one per slot\); got int64 \(20, 4\)",
+    ):
+        composite.flip_products(built.images, built.boxes, flipped.astype(np.int64))
+
+
 def test_take_keeps_every_field_of_the_rows_chosen(splits):
     test = splits["test"]
     two = test.take([5, 2])

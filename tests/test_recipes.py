@@ -41,6 +41,10 @@ def test_a_recipe_builds_its_head():
             "head='softmax' trains on the fixed composites only; set fresh_composites=False",
         ),
         (
+            {"flip": True, "fresh_composites": False},
+            "flip mirrors the fresh composites; set fresh_composites=True",
+        ),
+        (
             {"patience": 3, "keep_best_epoch": False},
             "patience stops at the best validation epoch; it needs keep_best_epoch=True",
         ),

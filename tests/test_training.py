@@ -60,6 +60,21 @@ def test_fresh_composites_change_every_epoch_and_repeat_with_the_seed(fashion_da
     )
 
 
+def test_flip_mirrors_about_half_the_products_of_the_same_composites(fashion_data):
+    (x, y), _ = fashion_data
+    pool = composite.source_pools(0)["train"]
+    plain = training.draw_epoch(x, y, pool, count=200, seed=3, epoch=0)
+    flipped = training.draw_epoch(x, y, pool, count=200, seed=3, epoch=0, flip=True)
+    np.testing.assert_array_equal(flipped[1], plain[1])  # the same products, so the same labels
+    slots = np.stack(np.split(plain[0], 4, axis=2), axis=1)  # (200, 4, 32, 32), one per slot
+    slots_flipped = np.stack(np.split(flipped[0], 4, axis=2), axis=1)
+    changed = (slots != slots_flipped).any(axis=(2, 3))
+    assert 0.4 < changed.mean() < 0.6  # about half of the 800 products (a symmetric one may stay)
+    np.testing.assert_array_equal(
+        flipped[0], training.draw_epoch(x, y, pool, count=200, seed=3, epoch=0, flip=True)[0]
+    )
+
+
 def test_fresh_batches_run_through_the_epochs_in_order(fashion_data):
     (x, y), _ = fashion_data
     pool = composite.source_pools(0)["train"]
@@ -82,7 +97,9 @@ def test_fit_draws_every_epoch_once_and_in_order(fashion_data, monkeypatch):
     (x, y), _ = fashion_data
     drawn, draw = [], training.draw_epoch
     monkeypatch.setattr(
-        training, "draw_epoch", lambda *args: drawn.append(int(args[-1])) or draw(*args)
+        training,
+        "draw_epoch",
+        lambda *args, **kwargs: drawn.append(int(args[-1])) or draw(*args, **kwargs),
     )
     network = model.build_gap_cnn(((4,),), last_filters=4, top=())
     network.compile(optimizer="adam", loss="binary_crossentropy")
@@ -98,8 +115,8 @@ def test_training_draws_from_the_training_pool_of_its_seed(fashion_data, monkeyp
     monkeypatch.setattr(
         training,
         "draw_epoch",
-        lambda images, classes, pool, *args: (
-            pools.append(pool) or draw(images, classes, pool, *args)
+        lambda images, classes, pool, *args, **kwargs: (
+            pools.append(pool) or draw(images, classes, pool, *args, **kwargs)
         ),
     )
     built = composite.standard_splits(fashion_data, 3, sizes={"train": 64, "val": 64, "test": 1})
