@@ -27,13 +27,13 @@ import argparse
 import re
 from pathlib import Path
 
+import keras
 import numpy as np
 
 from helpers import composite, evaluation, fashion, model
 
 DATA_SEEDS = (0, 1, 2)
 SHIFTS = ((-1, 0), (1, 0), (0, -1), (0, 1))  # (rows, columns)
-STEPS = ("plain", "mean of 1-pixel shifts", "1 to 4 labels")
 CROSS_FITTED = "global threshold, cross-fitted"
 
 
@@ -61,12 +61,13 @@ def cross_fitted_threshold(labels: np.ndarray, probabilities: np.ndarray) -> np.
 
 
 def exact_matches(
-    network, test: composite.Composites, cross_fitted: bool = False
+    network: keras.Model, split: composite.Composites, cross_fitted: bool = False
 ) -> dict[str, float]:
-    """Exact match of each of :data:`STEPS` (and, if asked, :data:`CROSS_FITTED`) for one network on one split."""
-    plain = network.predict(test.images, batch_size=500, verbose=0)
+    """Exact match of each step (with, if asked, :data:`CROSS_FITTED`) for one network on one split."""
+    plain = network.predict(split.images, batch_size=500, verbose=0)
     views = [
-        network.predict(shifted(test.images, *shift), batch_size=500, verbose=0) for shift in SHIFTS
+        network.predict(shifted(split.images, *shift), batch_size=500, verbose=0)
+        for shift in SHIFTS
     ]
     averaged = np.mean([plain, *views], axis=0)
     counted = evaluation.decode_top_k(
@@ -78,9 +79,9 @@ def exact_matches(
         "1 to 4 labels": counted,
     }
     if cross_fitted:
-        decoded[CROSS_FITTED] = cross_fitted_threshold(test.labels, plain)
+        decoded[CROSS_FITTED] = cross_fitted_threshold(split.labels, plain)
     return {
-        step: evaluation.set_scores(test.labels, labels)["exact_match"]
+        step: evaluation.set_scores(split.labels, labels)["exact_match"]
         for step, labels in decoded.items()
     }
 
@@ -99,9 +100,12 @@ def main() -> None:
     validation = args.on == "validation"
     if validation:
         trained_with = [re.fullmatch(r".*-seed(\d+)\.keras", path.name) for path in args.networks]
-        if not all(trained_with):
+        unnamed = [
+            str(path) for path, seed in zip(args.networks, trained_with, strict=True) if not seed
+        ]
+        if unnamed:
             parser.error(
-                "--on validation takes networks named ...-seed{N}.keras, as --keep names them"
+                f"--on validation takes networks named ...-seed{{N}}.keras, as --keep names them; got {unnamed}"
             )
         jobs = [
             (path, int(seed.group(1)))

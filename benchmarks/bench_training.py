@@ -138,7 +138,7 @@ def search_run(arm: str, seed: int, keep: str | None = None, final: bool = False
         recipe, splits["train"], splits["val"], fashion=data[0], seed=seed, verbose=0
     )
     if keep:
-        model.save(network, Path(keep) / f"{arm}-seed{seed}.keras")
+        model.save(network, kept_network(keep, arm, seed))
     run = {
         "arm": arm,
         "seed": seed,
@@ -166,14 +166,33 @@ def final_from_kept(arm: str, seeds: list[int], save: str, keep: str) -> list[di
     each network's minutes and validation curve, and gain its test scores.
     """
     runs = json.loads(Path(save).read_text())
+    found = {
+        seed: [run for run in runs if (run["arm"], run["seed"]) == (arm, seed)] for seed in seeds
+    }
+    paths = {seed: kept_network(keep, arm, seed) for seed in seeds}
+    missing = [
+        f"seed {seed}: {len(found[seed])} runs in {save}, "
+        f"{paths[seed]} {'present' if paths[seed].exists() else 'missing'}"
+        for seed in seeds
+        if len(found[seed]) != 1 or not paths[seed].exists()
+    ]
+    if missing:
+        raise ValueError(
+            f"--from-kept needs one run of {arm!r} per seed in --save and its network in --keep; "
+            + "; ".join(missing)
+        )
     finals = []
     for seed in seeds:
-        (run,) = [run for run in runs if (run["arm"], run["seed"]) == (arm, seed)]
-        network = model.load(Path(keep) / f"{arm}-seed{seed}.keras")
+        (run,) = found[seed]
         finals.append({"arm": arm, "seed": seed, "seconds": run["seconds"], "val": run["val"]})
-        finals[-1]["test"] = test_scores(network)
+        finals[-1]["test"] = test_scores(model.load(paths[seed]))
     report_final(finals)
     return finals
+
+
+def kept_network(keep: str, arm: str, seed: int) -> Path:
+    """Where ``--keep`` saves the network of one arm and seed."""
+    return Path(keep) / f"{arm}-seed{seed}.keras"
 
 
 def kept_by_minute(run: dict, minutes: int) -> list[float]:
@@ -484,6 +503,8 @@ def main() -> None:
         run = search_run(args.search_run, int(args.seeds), args.keep, args.final_run)
         print(json.dumps(run))
         return
+    if args.from_kept and not (args.final and args.save and args.keep):
+        parser.error("--from-kept needs --final ARM, --save FILE and --keep DIR")
     if args.search or args.final:
         arms = (args.search or args.final).split(",")
         unknown = set(arms) - set(SEARCH_ARMS)
@@ -494,8 +515,6 @@ def main() -> None:
             )
         seeds = [int(seed) for seed in args.seeds.split(",")]
         if args.from_kept:
-            if not (args.final and args.save and args.keep):
-                parser.error("--from-kept needs --final ARM, --save FILE and --keep DIR")
             finals = [final_from_kept(arm, seeds, args.save, args.keep) for arm in arms]
             print(json.dumps([run for runs in finals for run in runs]))
             return

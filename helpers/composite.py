@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from helpers._checks import check_choice, check_indices, check_scalar
+from helpers._checks import check_canvases, check_choice, check_indices, check_scalar
 from helpers.fashion import CLASS_NAMES, NUM_CLASSES
 
 PRODUCT = 28  # side of a Fashion-MNIST image, in pixels
@@ -235,8 +235,33 @@ def flip_products(images: np.ndarray, boxes: np.ndarray, flipped: np.ndarray) ->
     Returns
     -------
     uint8 array (N, H, W)
+
+    Raises
+    ------
+    ValueError
+        For canvases that are not uint8 (N, H, W), boxes that are not
+        (N, slots, 4) or not each a whole product inside the canvas, or
+        ``flipped`` that is not a bool per slot.
     """
+    images = check_canvases(images, None, None, "images")
     boxes, flipped = np.asarray(boxes), np.asarray(flipped)
+    if boxes.ndim != 3 or boxes.shape[::2] != (len(images), 4):
+        raise ValueError(
+            f"boxes must have shape ({len(images)}, slots, 4), one row per canvas; got {boxes.shape}"
+        )
+    present = boxes[boxes[..., 0] != EMPTY]
+    height, width = images.shape[1:]
+    whole = (present[:, 2:] - present[:, :2] == PRODUCT).all()
+    if (
+        not whole
+        or present[:, :2].min(initial=0) < 0
+        or present[:, 2].max(initial=0) > width
+        or present[:, 3].max(initial=0) > height
+    ):
+        raise ValueError(
+            f"boxes must each hold one {PRODUCT} x {PRODUCT} product inside the {height} x {width} canvas, "
+            "as Composites.boxes do"
+        )
     if flipped.dtype != bool or flipped.shape != boxes.shape[:2]:
         raise ValueError(
             f"flipped must be a bool array of shape {boxes.shape[:2]} (one per slot); "

@@ -95,7 +95,8 @@ BOOTSTRAP_SCORES = ("exact_match", "mean_average_precision", "per_label_accuracy
 """The test scores that :func:`bootstrap_intervals` gives an interval for."""
 
 
-WEIGHT_ROWS_AT_ONCE = 100
+_WEIGHT_ROWS_AT_ONCE = 100
+"""How many rows of weights :func:`_weighted_mean_average_precision` scores at once."""
 
 
 def _weighted_mean_average_precision(
@@ -105,17 +106,17 @@ def _weighted_mean_average_precision(
 
     A row of bootstrap counts (how often each composite was drawn) gives the
     score of that resample. Classes without a drawn positive are left out of
-    the mean, as in :func:`report`. Rows are scored 100 at a time, which
-    bounds the arrays in memory (1,000 resamples of 1,000 composites at once
-    took 70 MB more).
+    the mean, as in :func:`report`. Rows are scored
+    :data:`_WEIGHT_ROWS_AT_ONCE` at a time, which bounds the arrays in memory
+    (1,000 resamples of 1,000 composites at once took 70 MB more).
     """
-    if len(weights) > WEIGHT_ROWS_AT_ONCE:
+    if len(weights) > _WEIGHT_ROWS_AT_ONCE:
         return np.concatenate(
             [
                 _weighted_mean_average_precision(
-                    y_true, y_prob, weights[start : start + WEIGHT_ROWS_AT_ONCE]
+                    y_true, y_prob, weights[start : start + _WEIGHT_ROWS_AT_ONCE]
                 )
-                for start in range(0, len(weights), WEIGHT_ROWS_AT_ONCE)
+                for start in range(0, len(weights), _WEIGHT_ROWS_AT_ONCE)
             ]
         )
     per_class = np.full((len(weights), NUM_CLASSES), np.nan)

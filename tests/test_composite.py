@@ -182,11 +182,39 @@ def test_flip_products_mirrors_each_chosen_product_in_its_box_and_nothing_else(f
         expected[row, y0:y1, x0:x1] = product[:, ::-1] if flipped[row, column] else product
     np.testing.assert_array_equal(mirrored, expected)
     np.testing.assert_array_equal(built.images, before)  # a copy: the canvases given are kept
-    with pytest.raises(
-        ValueError,
-        match=r"flipped must be a bool array of shape \(20, 4\) \(one per slot\); got int64 \(20, 4\)",
-    ):
-        composite.flip_products(built.images, built.boxes, flipped.astype(np.int64))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            {"flipped": np.ones((2, 4), np.int64)},
+            r"flipped must be a bool array of shape \(2, 4\) \(one per slot\); got int64 \(2, 4\)",
+        ),
+        ({"flipped": np.ones((2, 3), bool)}, r"flipped must be a bool array of shape \(2, 4\)"),
+        ({"images": np.zeros((2, 32, 128))}, "images must be uint8 canvases"),
+        (
+            {"boxes": np.zeros((3, 4, 4), np.int16)},
+            r"boxes must have shape \(2, slots, 4\), one row per canvas; got \(3, 4, 4\)",
+        ),
+        (
+            {"boxes": [[[0, 0, 30, 28]] * 4] * 2},
+            "boxes must each hold one 28 x 28 product inside the 32 x 128 canvas",
+        ),
+        (
+            {"boxes": [[[100, 4, 128, 32], [101, 4, 129, 32], [0, 0, 28, 28], [0, 0, 28, 28]]] * 2},
+            "boxes must each hold one 28 x 28 product",
+        ),
+    ],
+)
+def test_flip_products_names_what_is_wrong(splits, change, message):
+    arguments = {
+        "images": splits["test"].images[:2],
+        "boxes": splits["test"].boxes[:2],
+        "flipped": np.ones((2, 4), bool),
+    } | change
+    with pytest.raises(ValueError, match=message):
+        composite.flip_products(**arguments)
 
 
 def test_take_keeps_every_field_of_the_rows_chosen(splits):

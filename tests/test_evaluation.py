@@ -223,11 +223,16 @@ def test_percentile_interval_holds_the_middle_share_of_the_values():
         evaluation.percentile_interval(np.zeros((2, 2)))
 
 
-def test_bootstrap_resample_scores_equal_a_report_of_the_drawn_composites(scored):
+@pytest.mark.parametrize("rows_at_once", [100, 2])  # all three resamples at once, or in pieces
+def test_bootstrap_resample_scores_equal_a_report_of_the_drawn_composites(
+    scored, monkeypatch, rows_at_once
+):
+    monkeypatch.setattr(evaluation, "_WEIGHT_ROWS_AT_ONCE", rows_at_once)
     y_true, y_prob = scored
     drawn = np.random.default_rng(0).choice(200, size=(3, 200))
     counts = evaluation.bootstrap_counts(200, resamples=3, seed=0)
     mean_ap = evaluation._weighted_mean_average_precision(y_true, y_prob, counts)
+    assert mean_ap.shape == (3,)
     for row in range(3):
         by_report = evaluation.report(y_true[drawn[row]], y_prob[drawn[row]])
         assert mean_ap[row] == pytest.approx(by_report["mean_average_precision"], abs=1e-12)
