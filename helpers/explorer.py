@@ -381,8 +381,9 @@ class Explorer(widgets.VBox):
         """The controls in four rows (image, covers, maps, view), each with a tooltip."""
         count = len(self.composites)
         self.source = _compact(
-            widgets.ToggleButtons(options=SOURCES, description="image from"),
-            tooltip="browse the test split, or put a canvas together from test products",
+            widgets.Dropdown(options=SOURCES, description="from"),
+            "130px",
+            "browse the test split, or put a canvas together from test products",
         )
         self.show = _compact(
             widgets.Dropdown(options=FILTERS, description="show"),
@@ -407,7 +408,7 @@ class Explorer(widgets.VBox):
                     value=c,
                     description=f"slot {s + 1}",
                 ),
-                "145px",
+                "135px",
                 f"the class in slot {s + 1}, or empty",
             )
             for s, c in enumerate((6, 0, 7, 8))
@@ -415,7 +416,7 @@ class Explorer(widgets.VBox):
         self.slot_products = [
             _compact(
                 widgets.BoundedIntText(0, min=0, max=last_product, description="#"),
-                "70px",
+                "56px",
                 f"which test product of that class, 0 to {last_product}",
             )
             for _ in range(DEFAULT_ITEMS)
@@ -429,7 +430,7 @@ class Explorer(widgets.VBox):
         self.covers = [
             _compact(
                 widgets.ToggleButton(description=f"cover {s + 1}"),
-                "80px",
+                "72px",
                 f"blank slot {s + 1} to the background; a new canvas clears it",
             )
             for s in range(DEFAULT_ITEMS)
@@ -772,7 +773,7 @@ class Explorer(widgets.VBox):
         self.browse.layout.display, self.compose.layout.display, self.seed.layout.display = (
             ("none", None, None) if composing else (None, "none", "none")
         )
-        self.name.value = f"<code>{self.composition.name()}</code>" if composing else ""
+        self.name.value = self.composition.name() if composing else ""
         self.layer.disabled = self.method.value == "CAM"
         figure2 = self.mode.value == "Figure 2"
         self.pick.disabled = not figure2

@@ -6,7 +6,8 @@ filter, picks a label, turns the boxes off and on, picks the filters "wrong labe
 sets" and "CAM maps off their product" (its count checked against a count by hand),
 goes to an image by its number, covers a slot and moves to another image (no cover
 may stay), composes a canvas and changes a slot, covers a slot, switches the method
-and the view. Only a browser shows that the widgets render, that each change
+and the view. Only a browser shows that the widgets render, that the four rows of
+controls each fit on one line of a 1,400-pixel window with the file browser open, that each change
 redraws the figure and the text under the controls as it should, and that nothing
 raises on the way.
 Screenshots land in test-artifacts/browser/ for the CI log.
@@ -67,6 +68,16 @@ ERROR_OUTPUTS = f"""() => {{
         if (node.textContent.includes('Traceback')) errors.push(node.textContent.slice(0, 2000));
     return errors;
 }}"""
+# The explorer's first four children are its rows of controls (image, covers, maps, view): for
+# each, how many lines its visible controls take on the page (centres more than 12 px apart).
+CONTROL_LINES = """(root) => [...root.querySelector('.widget-vbox').children].slice(0, 4).map(row => {
+    const centres = [...row.querySelectorAll(
+            'button, select, input, .widget-label, .widget-readout, .widget-html-content')]
+        .filter(node => node.offsetParent !== null && node.getBoundingClientRect().height > 0)
+        .map(node => { const box = node.getBoundingClientRect(); return box.top + box.height / 2; })
+        .sort((a, b) => a - b);
+    return centres.filter((centre, i) => i === 0 || centre - centres[i - 1] > 12).length;
+})"""
 FIGURE_REPLACED_OR_ERROR = f"""([root, old]) => {{
     const img = root.querySelector({FIGURE!r});
     return (!!img && img.src !== old) || [...root.querySelectorAll('[data-mime-type="application/vnd.jupyter.stderr"]')]
@@ -133,6 +144,12 @@ def _choose_other_label(chooser: Locator) -> str:
     button.click()
     expect(button).to_contain_class("mod-active")
     return other
+
+
+def _assert_four_lines_of_controls(explorer: Locator, state: str) -> None:
+    """Each of the four rows of controls fits on one line of the page, none wraps."""
+    lines = explorer.evaluate(CONTROL_LINES)
+    assert lines == [1, 1, 1, 1], f"lines taken by each row of controls, {state}: {lines}"
 
 
 def _exactly(text: str) -> re.Pattern:
@@ -239,6 +256,7 @@ def test_explorer_redraws_when_image_and_label_change(jupyter_lab):
             expect(figure).to_be_visible()
             explorer.scroll_into_view_if_needed()
 
+            _assert_four_lines_of_controls(explorer, "browsing the test split")
             src_before = figure.get_attribute("src")
             _shot(page, "1-page-before.png", full_page=True)
             explorer_before = _shot(explorer, "1-explorer-before.png")
@@ -297,6 +315,7 @@ def test_explorer_redraws_when_image_and_label_change(jupyter_lab):
                 page, explorer, src_filter, "showing the CAM maps off their product"
             )
             expect(verdict).to_contain_text("pointing game: miss")
+            _assert_four_lines_of_controls(explorer, "under the filter of the longest name")
             _shot(explorer, "6-explorer-maps-off-their-product.png")
 
             # go to image 183 by its number: inside the filter, its position there
@@ -333,8 +352,10 @@ def test_explorer_redraws_when_image_and_label_change(jupyter_lab):
                     "10-explorer-composed",
                     "composing a canvas",
                     True,
-                    lambda: _press(
-                        _control(explorer, ".widget-toggle-buttons", "image from"), "composed"
+                    lambda: (
+                        _control(explorer, ".widget-dropdown", "from")
+                        .locator("select")
+                        .select_option(label="composed")
                     ),
                 ),
                 (
@@ -383,6 +404,9 @@ def test_explorer_redraws_when_image_and_label_change(jupyter_lab):
                     )
                 _shot(explorer, f"{name}.png")
             assert "Dress" in verdict.inner_text(), verdict.inner_text()
+            _assert_four_lines_of_controls(
+                explorer, "composing, with a cover, in the Figure 2 view"
+            )
 
             assert len({src_before, src_image, src_label, *moves, *sources}) == 14, (
                 "each change must draw a new figure"
