@@ -28,23 +28,60 @@ def setters(control, values) -> list:
 def redraw_kinds(app: explorer.Explorer) -> list[tuple[str, dict, list]]:
     """Each kind of change: its name, the controls set before timing it, and ``MOVES`` moves.
 
-    A new composition is one not shown before, so its forward pass (or
-    gradient) is timed with it; before each cover move the explorer forgets
-    what it computed, so the covered and the uncovered canvas are computed
-    anew (two forward passes: the bars and the maps show both). Every redraw
-    draws the boxes and scores the maps shown (``helpers.localisation``).
+    A move is a function, or a pair (``prepare``, ``move``) of which only the
+    move is timed. A new composition is one not shown before, so its forward
+    pass (or gradient) is timed with it. Covering a slot computes the covered
+    canvas anew (its maps are forgotten before each move) while the canvas on
+    screen keeps its maps, as when a reader covers a slot of what they see; a
+    layer switch with a slot covered computes both canvases at the new layer,
+    the slowest path there is. Every redraw draws the boxes and scores the
+    maps shown (``helpers.localisation``).
     """
     products = range(1, MOVES + 1)
 
+    def forget(keep) -> None:
+        """Forget every computed map but those ``keep(key)`` accepts (microseconds)."""
+        for key in [key for key in app.computed if not keep(key)]:
+            del app.computed[key]
+
+    def uncover() -> None:
+        app.covers[1].value = False
+        on_screen = app.shown()[0].image.tobytes()
+        forget(lambda key: key[-1] == on_screen)
+
     def cover() -> None:
-        app.computed.clear()  # microseconds
-        app.covers[1].value = not app.covers[1].value
+        app.covers[1].value = True
+
+    def back_to_last_conv() -> None:
+        app.covers[1].value = True
+        app.layer.value = model.LAST_CONV
+        forget(lambda key: key[0] == "CAM")
+
+    def to_block1() -> None:
+        app.layer.value = "block1_relu1"
 
     def boxes() -> None:
         app.boxes.value = not app.boxes.value
 
     return [
         ("test image by number (CAM, precomputed)", {}, setters(app.image, range(1, MOVES + 1))),
+        (
+            "test image by number, raw scale (its limits change)",
+            {"scale": "raw"},
+            setters(app.image, range(1, MOVES + 1)),
+        ),
+        (
+            "scale (the colour bar drawn again)",
+            {},
+            setters(app.scale, [("per map", "raw", "per image")[i % 3] for i in range(MOVES)]),
+        ),
+        (
+            "opacity (the colour bar drawn again)",
+            {},
+            setters(app.opacity, [0.3 + 0.05 * (i % 8) for i in range(MOVES)]),
+        ),
+        ("view", {}, setters(app.mode, [explorer.VIEWS[(i + 1) % 2] for i in range(MOVES)])),
+        ("source", {}, setters(app.source, [explorer.SOURCES[(i + 1) % 2] for i in range(MOVES)])),
         (
             "next in a filter (CAM maps off their product)",
             {"show": explorer.OFF_PRODUCT},
@@ -71,7 +108,22 @@ def redraw_kinds(app: explorer.Explorer) -> list[tuple[str, dict, list]]:
             {"source": "composed"},
             setters(app.slot_products[0], products),
         ),
-        ("cover or uncover a slot (CAM, computed anew)", {"source": "composed"}, [cover] * MOVES),
+        (
+            "cover a slot (CAM of the covered canvas)",
+            {"source": "composed"},
+            [(uncover, cover)] * MOVES,
+        ),
+        (
+            "cover a slot (Grad-CAM at block1_relu1 of the covered canvas)",
+            {"source": "composed", "method": "Grad-CAM", "layer": "block1_relu1"},
+            [(uncover, cover)] * MOVES,
+        ),
+        (
+            "layer switch with a slot covered (Grad-CAM at block1_relu1 of both canvases)",
+            {"source": "composed", "method": "Grad-CAM"},
+            [(back_to_last_conv, to_block1)] * MOVES,
+        ),
+        ("seed of a composition (CAM)", {"source": "composed"}, setters(app.seed, products)),
         (
             "method switch",
             {"source": "composed"},
@@ -103,6 +155,11 @@ def redraw_kinds(app: explorer.Explorer) -> list[tuple[str, dict, list]]:
             setters(app.slot_products[0], range(100, 100 + MOVES)),
         ),
         (
+            "Figure 2 view, cover a slot (CAM of the covered canvas)",
+            {"mode": "Figure 2", "source": "composed"},
+            [(uncover, cover)] * MOVES,
+        ),
+        (
             "Figure 2 view, maps of other labels",
             {"mode": "Figure 2"},
             setters(app.pick, [explorer.FIGURE2_LABELS[(i + 1) % 3] for i in range(MOVES)]),
@@ -124,11 +181,16 @@ def time_redraws(app: explorer.Explorer) -> list[tuple[str, float, float]]:
             "layer": model.LAST_CONV,
             "boxes": True,
             "pick": explorer.FIGURE2_LABELS[0],
+            "scale": "per image",
+            "opacity": 0.6,
             **settings,
         }.items():
             getattr(app, control).value = value
         times = []
         for move in moves:
+            if isinstance(move, tuple):
+                prepare, move = move
+                prepare()
             start = time.perf_counter()
             move()
             times.append(time.perf_counter() - start)
@@ -180,9 +242,10 @@ def main() -> None:
         f"\nexplorer redraw per kind of change ({MOVES} moves each), against one model.predict "
         f"of one canvas ({one_canvas * 1e3:.0f} ms, best of 20)"
     )
+    width = max(len(name) for name, _, _ in redraws) + 2
     for name, median, slowest in redraws:
         print(
-            f"{name:<46}median {median * 1e3:>5.0f} ms ({median / one_canvas:.1f}x one predict), "
+            f"{name:<{width}}median {median * 1e3:>5.0f} ms ({median / one_canvas:.1f}x one predict), "
             f"slowest {slowest * 1e3:.0f} ms"
         )
 

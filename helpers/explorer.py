@@ -23,6 +23,7 @@ import keras
 import numpy as np
 from matplotlib.colors import to_hex
 from PIL import Image
+from threadpoolctl import ThreadpoolController
 
 from helpers import cam, fashion, gradcam, localisation, plots
 from helpers._checks import check_choice, check_scalar
@@ -56,20 +57,27 @@ CACHE_SIZE = 256  # computed canvases kept (at most ~40 MB at full resolution)
 SHOWN_DPI = plots.EXPLORER_DPI // 2  # on the page, the figure shows at half its pixels: crisp
 
 
-def verdict(true_labels: np.ndarray, probabilities: np.ndarray, threshold: float = 0.5) -> str:
+def verdict(
+    true_labels: np.ndarray,
+    probabilities: np.ndarray,
+    threshold: float = 0.5,
+    logits: np.ndarray | None = None,
+) -> str:
     """Describe one image's true and predicted labels as HTML, each in its outcome's colour.
 
     The colours and words are those of the probability bars (:data:`helpers.plots.OUTCOMES`):
     hits, misses and false alarms; probabilities to three decimals, as several round to 1.00.
+    Given ``logits``, the labels are listed by logit, most sure first (class order otherwise).
     """
     truth = np.asarray(true_labels, dtype=bool)
     named = plots.outcomes(probabilities, truth, threshold)
+    order = range(NUM_CLASSES) if logits is None else plots.ranking(logits)
     marks = {"true, predicted": "&#10003;", "true, missed": "&#10007;", "false alarm": "&#10007;"}
     words = {"true, predicted": "", "true, missed": " (missed)", "false alarm": " (false alarm)"}
     parts = [
         f"<span style='color:{to_hex(plots.OUTCOMES[named[c]])}'>{marks[named[c]]} "
         f"{CLASS_NAMES[c]} {probabilities[c]:.3f}{words[named[c]]}</span>"
-        for c in range(NUM_CLASSES)
+        for c in order
         if named[c] != "correctly absent"
     ]
     state = (
@@ -348,6 +356,7 @@ class Explorer(widgets.VBox):
             self.tested.maps, composites.items, composites.boxes, composites.images.shape[1:]
         )
         self.bias = dense_head(model).get_weights()[1]
+        self._blas = ThreadpoolController()
         self._test_rows = {image.tobytes(): row for row, image in enumerate(composites.images)}
         self.indices = np.arange(len(composites))  # the images the filter shows
         self._build_controls(int(np.bincount(test_fashion[1]).min()) - 1)
@@ -667,7 +676,16 @@ class Explorer(widgets.VBox):
         )
 
     def redraw(self) -> None:
-        """Update the figure and the other outputs for the current controls, and re-render it."""
+        """Update the figure and the other outputs for the current controls, and re-render it.
+
+        numpy runs on one BLAS thread meanwhile: OpenBLAS threads left spinning
+        after an einsum took a core from the gradient pass that followed (Grad-CAM
+        at block1_relu1 of a covered canvas: 80 against 45 ms on two cores).
+        """
+        with self._blas.limit(limits=1, user_api="blas"):
+            self._draw()
+
+    def _draw(self) -> None:
         canvas, before = self.shown()
         method = self.method.value
         layer = LAST_CONV if method == "CAM" else self.layer.value
@@ -740,7 +758,7 @@ class Explorer(widgets.VBox):
             f"{CLASS_NAMES[c]}: {score_text(now.scores, c)}" for r, _, c in drawn if r is now
         )
         self.summary.value = (
-            f"<b>{canvas.caption}.</b> {verdict(canvas.labels, now.probabilities, self.threshold)}"
+            f"<b>{canvas.caption}.</b> {verdict(canvas.labels, now.probabilities, self.threshold, now.logits)}"
             f"<br><b>Maps ({method}{at}):</b> {'; '.join(scores) or 'none drawn'}"
         )
         parts["blitted"].draw((self.scale.value, low, high, self.opacity.value))  # the colour bar

@@ -124,6 +124,12 @@ def test_summary_marks_hits_false_alarms_and_misses():
     for name, colour in colours.items():
         assert re.search(f"<span style='color:{colour}'>[^<]*{name}", text), name
     assert len(set(colours.values())) == 3
+    logits = np.zeros(10)
+    logits[[1, 3, 8]] = 2.0, 9.0, -3.0  # the Dress first, then the Trouser: by logit
+    listed = re.findall(
+        r"&#1000[37]; ([\w/-]+)", explorer.verdict(truth, probabilities, logits=logits)
+    )
+    assert listed == ["Dress", "Trouser", "Bag"]
 
 
 def test_matching_images_selects_mistakes_against_a_hand_count():
