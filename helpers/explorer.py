@@ -463,7 +463,8 @@ class Explorer(widgets.VBox):
         self.scale = _compact(
             widgets.Dropdown(options=list(SCALES), description="scale"),
             "150px",
-            "per image: one 0-1 scale for all ten maps; per map: each its own; raw: the map's values",
+            "per image: one 0-1 scale for all ten maps; per map: each its own; "
+            "raw: the method's own values (a CAM's mean plus the bias is the logit)",
         )
         self.mode = _compact(
             widgets.ToggleButtons(options=VIEWS, description="view"),
